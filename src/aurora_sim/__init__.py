@@ -1,0 +1,26 @@
+"""aurora_sim: a small, tested simulator of Amazon Aurora Serverless v1 for teaching its best practices.
+
+Example:
+    >>> from aurora_sim import ClusterConfig, Workload, simulate
+    >>> run = simulate(ClusterConfig(), Workload(segments=[(0, 300, 2.0)]), duration_s=300, seed=7)
+    >>> run.sql("SELECT max(capacity_acu) FROM metrics").fetchall()
+    [(1,)]
+"""
+
+from .config import ClusterConfig, ModelAssumptions
+from .simulation import Run, simulate
+from .workload import IdleConnection, LongQuery, LongTransaction, TableLock, TemporaryTable, Workload
+
+__all__ = [
+    "ClusterConfig",
+    "IdleConnection",
+    "LongQuery",
+    "LongTransaction",
+    "ModelAssumptions",
+    "Run",
+    "TableLock",
+    "TemporaryTable",
+    "Workload",
+    "simulate",
+]
+__version__ = "0.1.0"

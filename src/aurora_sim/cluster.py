@@ -1,0 +1,312 @@
+"""The simpy model of one Aurora Serverless v1 cluster: states, controller, scaling points, pause and resume.
+
+Each simpy process tells one story: the controller loop, one capacity change, the pause countdown,
+one blocking operation, the metrics sampler. Requests are served by ``server.QueueServer``; every
+process advances it to ``env.now`` before it reads or changes the cluster.
+
+Example:
+    >>> import simpy
+    >>> from aurora_sim.config import ClusterConfig, ModelAssumptions
+    >>> from aurora_sim.workload import Workload
+    >>> env = simpy.Environment()
+    >>> cluster = Cluster(env, ClusterConfig(), Workload(segments=[(0, 60, 0.0)]), ModelAssumptions(),
+    ...                   np.empty(0), np.empty(0), np.random.default_rng(0), metrics_period_s=60)
+    >>> env.run(until=400)
+    >>> [e[1] for e in cluster.events]
+    ['pause_started', 'paused']
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from . import facts, scaling
+from .config import ClusterConfig, ModelAssumptions
+from .server import QueueServer
+from .workload import Workload, _HeldConnection
+
+ACTIVE, SCALING, PAUSED, RESUMING = "active", "scaling", "paused", "resuming"
+_EPS = 1e-9
+
+
+class Cluster:
+    """One cluster's state and processes; ``events``, ``samples`` and ``capacity_log`` are its record."""
+
+    def __init__(self, env: simpy.Environment, config: ClusterConfig, workload: Workload,
+                 assumptions: ModelAssumptions, arrival_s: np.ndarray, cost_acu_s: np.ndarray,
+                 resume_rng: np.random.Generator, *, metrics_period_s: float) -> None:
+        self.env, self.config, self.assumptions = env, config, assumptions
+        self.state = ACTIVE
+        self.capacity = config.min_capacity
+        self.server = QueueServer(arrival_s, cost_acu_s, self.max_connections)
+        self._resume_rng = resume_rng
+        self._pausing = False
+        self._applying = False
+        self._blockers: dict[int, _HeldConnection] = {}
+        self._blocker_procs: dict[int, simpy.Process] = {}
+        self._blocker_starts = sorted(op.start_s for op in workload.blocking)
+        self._last_scale_up_s: float | None = None
+        self._last_scale_down_s: float | None = None
+        self._countdown_armed = False
+        self._closed_held_seconds = 0.0  # connection-seconds of blocking operations that have ended
+        self._last_blocker_open_s = -1.0
+        self._last_blocker_close_s = 0.0
+        self._awake = env.event()
+        self._scaling_done = env.event()
+        self.long_query_work = 0.0
+        self.capacity_seconds = 0.0  # integral of serving capacity: the denominator of CPU %
+        self._accounted_to = 0.0
+        self.events: list[tuple] = []  # (time_s, kind, capacity_from, capacity_to, message)
+        self.samples: list[tuple] = []  # (time_s, state, capacity, connections, max_connections, work, capacity_s)
+        self.capacity_log: list[tuple[float, str, int]] = [(0.0, ACTIVE, self.capacity)]
+        self._update_rate()
+        env.process(self._controller())
+        env.process(self._sampler(metrics_period_s))
+        for index, op in enumerate(workload.blocking):
+            self._blocker_procs[index] = env.process(self._hold(index, op))
+
+    # --- bookkeeping ----------------------------------------------------------------------------------------
+
+    def max_connections(self) -> int:
+        return facts.max_connections(self.config.engine, 0 if self.state in (PAUSED, RESUMING) else self.capacity)
+
+    @property
+    def connections(self) -> int:
+        return self.server.connections
+
+    def _emit(self, kind: str, capacity_from: int | None = None, capacity_to: int | None = None,
+              message: str = "", **fields: object) -> None:
+        template = facts.RDS_EVENT_MESSAGES.get(kind)
+        if template:
+            message = template.format(capacity_from=capacity_from, capacity_to=capacity_to, **fields)
+        self.events.append((self.env.now, kind, capacity_from, capacity_to, message))
+
+    def _serving_capacity(self) -> float:
+        return float(self.capacity) if self.state in (ACTIVE, SCALING) and not self._applying else 0.0
+
+    def _long_query_load(self) -> float:
+        busy = sum(op.uses_cpu for op in self._blockers.values()) * self.assumptions.long_query_acu
+        return min(busy, self._serving_capacity())
+
+    def _sync(self) -> None:
+        """Advance the server and the CPU accounting to now."""
+        now = self.env.now
+        self.server.advance(now)
+        elapsed = now - self._accounted_to
+        if elapsed > 0:
+            self.capacity_seconds += self._serving_capacity() * elapsed
+            self.long_query_work += self._long_query_load() * elapsed
+            self._accounted_to = now
+
+    def _update_rate(self) -> None:
+        """Call after any change of state, capacity or blockers (the server is synced first)."""
+        self._sync()
+        self.server.set_rate(self.env.now, self._serving_capacity() - self._long_query_load())
+
+    def _set_state(self, state: str, capacity: int | None = None) -> None:
+        self._sync()
+        self.state = state
+        if capacity is not None:
+            self.capacity = capacity
+        self._update_rate()
+        shown = 0 if state in (PAUSED, RESUMING) else self.capacity
+        self.capacity_log.append((self.env.now, state, shown))
+
+    def total_work(self) -> float:
+        return self.server.work_done + self.long_query_work
+
+    def next_demand_s(self) -> float:
+        """When the next connection is requested: a request or a blocking operation starting."""
+        now = self.env.now
+        starts = [s for s in self._blocker_starts if s >= now]
+        return min(self.server.next_arrival_s(), starts[0] if starts else float("inf"))
+
+    # --- the controller -------------------------------------------------------------------------------------
+
+    def _controller(self):
+        period, window = self.assumptions.controller_period_s, self.assumptions.controller_window_s
+        history = self._restart_window()
+        while True:
+            if self.state in (PAUSED, RESUMING):
+                yield self._awake
+                history = self._restart_window()
+                continue
+            yield self.env.timeout(period)
+            if self.state != ACTIVE:
+                continue
+            self._sync()
+            history.append(self._window_sample())
+            self._arm_pause_countdown()
+            if self._pausing or self.env.now - history[0][0] < window - _EPS:
+                continue
+            start = history[-1 - round(window / period)]
+            end = history[-1]
+            capacity_s = end[2] - start[2]
+            cpu_pct = 100 * (end[1] - start[1]) / capacity_s if capacity_s > 0 else 0.0
+            connections = (end[3] - start[3]) / window
+            decision = scaling.decide(self.config, self.capacity, cpu_pct, connections, self.env.now,
+                                      self._last_scale_up_s, self._last_scale_down_s)
+            if decision is not None:
+                yield self.env.process(self._change_capacity(decision))
+                history = self._restart_window()
+
+    def _window_sample(self) -> tuple[float, float, float, float]:
+        held_seconds = self._held_seconds()
+        return (self.env.now, self.total_work(), self.capacity_seconds,
+                self.server.connection_seconds + held_seconds)
+
+    def _held_seconds(self) -> float:
+        now = self.env.now
+        return sum(now - op.start_s for op in self._blockers.values()) + self._closed_held_seconds
+
+    def _restart_window(self) -> list:
+        self._sync()
+        return [self._window_sample()]
+
+    # --- one capacity change --------------------------------------------------------------------------------
+
+    def _change_capacity(self, decision: scaling.Decision):
+        capacity_from, target = self.capacity, decision.target_acu
+        self._emit("scale_started", capacity_from, target, reason=decision.reason)
+        self._set_state(SCALING)
+        deadline = self.env.now + self.config.seconds_before_timeout
+        while True:
+            self._sync()
+            if self._scaling_point_exists():
+                self._emit("scaling_point_found", capacity_from, target,
+                           message="No queries in flight and no blocking operation open.")
+                break
+            if self.env.now >= deadline - _EPS:
+                if self.config.timeout_action == "RollbackCapacityChange":
+                    self._emit("scale_failed", capacity_from, target,
+                               reason=f"no scaling point found within {self.config.seconds_before_timeout} s "
+                               "(RollbackCapacityChange)")
+                    self._set_state(ACTIVE)
+                    self._finish_change()
+                    return
+                self._emit("scale_forced", capacity_from, target)
+                self._force()
+                break
+            yield self.env.timeout(min(self.assumptions.scaling_point_poll_s, deadline - self.env.now))
+        drain = self.server.backlog_s()
+        if drain > 0:
+            yield self.env.timeout(drain)
+        self._applying = True
+        self._update_rate()
+        yield self.env.timeout(self.assumptions.scale_apply_s)
+        self._applying = False
+        self._set_state(ACTIVE, target)
+        self._emit("scale_completed", capacity_from, target)
+        if target > capacity_from:
+            self._last_scale_up_s = self.env.now
+        else:
+            self._last_scale_down_s = self.env.now
+        self._finish_change()
+
+    def _finish_change(self) -> None:
+        done, self._scaling_done = self._scaling_done, self.env.event()
+        done.succeed()
+
+    def _scaling_point_exists(self) -> bool:
+        blocked = any(op.blocks_scaling for op in self._blockers.values())
+        return not blocked and self.server.backlog_s() <= self.assumptions.scaling_point_drain_s
+
+    def _force(self) -> None:
+        """ForceApplyCapacityChange: abort what is in process, drop temporary tables and locks."""
+        text = facts.FORCED_SCALING_ERROR[(self.config.engine, self.config.engine_version)]
+        for _ in self.server.abort_all(self.env.now):
+            self._emit("transaction_aborted", message=text)
+        for index, op in sorted(self._blockers.items()):
+            if op.on_force == "abort":
+                self._emit("transaction_aborted", message=text)
+            elif op.on_force == "drop":
+                what = "a temporary table" if type(op).__name__ == "TemporaryTable" else "a table lock"
+                self._emit("connection_closed", message=f"Connection dropped by ForceApplyCapacityChange: "
+                           f"it held {what} ({type(op).__name__} started at {op.start_s:g} s).")
+            else:
+                continue
+            self._blocker_procs[index].interrupt("forced scaling")
+        self._update_rate()
+
+    # --- pause and resume -----------------------------------------------------------------------------------
+
+    def _arm_pause_countdown(self) -> None:
+        if (self.config.auto_pause and not self._countdown_armed and not self._pausing
+                and self.connections == 0):
+            self._countdown_armed = True
+            self.env.process(self._pause_countdown(self._idle_since()))
+
+    def _idle_since(self) -> float:
+        return max(self.server.last_close_s, self._last_blocker_close_s)
+
+    def _still_idle_since(self, idle_since: float) -> bool:
+        self._sync()
+        opened = max(self.server.last_open_s, self._last_blocker_open_s)
+        return self.connections == 0 and opened <= idle_since and not self._pausing
+
+    def _pause_countdown(self, idle_since: float):
+        yield self.env.timeout(max(0.0, idle_since + self.config.seconds_until_auto_pause - self.env.now))
+        while self.state == SCALING:
+            yield self._scaling_done
+        self._countdown_armed = False
+        if self.state == ACTIVE and self._still_idle_since(idle_since):
+            yield from self._pause_and_resume()
+
+    def _pause_and_resume(self):
+        self._pausing = True
+        self._emit("pause_started", self.capacity, 0)
+        demand = self.next_demand_s()
+        if demand < self.env.now + self.assumptions.pause_transition_s:
+            yield self.env.timeout(demand - self.env.now)
+            self._emit("pause_cancelled", self.capacity, self.capacity)
+            self._pausing = False
+            return
+        yield self.env.timeout(self.assumptions.pause_transition_s)
+        capacity = self.capacity
+        self._pausing = False
+        self._set_state(PAUSED)
+        self._emit("paused", capacity, 0)
+        demand = self.next_demand_s()
+        if demand == float("inf"):
+            return
+        yield self.env.timeout(demand - self.env.now)
+        self._set_state(RESUMING)
+        self._emit("resume_started", 0, capacity)
+        yield self.env.timeout(scaling.resume_time_s(self.assumptions, self._resume_rng))
+        self._set_state(ACTIVE)
+        self._emit("resumed", 0, capacity)
+        awake, self._awake = self._awake, self.env.event()
+        awake.succeed()
+
+    # --- blocking operations --------------------------------------------------------------------------------
+
+    def _hold(self, index: int, op: _HeldConnection):
+        yield self.env.timeout(op.start_s)
+        self._sync()
+        self._blockers[index] = op
+        self.server.held += 1
+        self._last_blocker_open_s = self.env.now
+        self._update_rate()
+        try:
+            yield self.env.timeout(op.duration_s)
+        except simpy.Interrupt:
+            pass
+        self._sync()
+        self._closed_held_seconds += self.env.now - op.start_s
+        del self._blockers[index]
+        self.server.held -= 1
+        self._last_blocker_close_s = max(self._last_blocker_close_s, self.env.now)
+        self._update_rate()
+
+    # --- metrics --------------------------------------------------------------------------------------------
+
+    def _sampler(self, period: float):
+        k = 0
+        while True:
+            self._sync()
+            shown = 0 if self.state in (PAUSED, RESUMING) else self.capacity
+            self.samples.append((self.env.now, self.state, shown, self.connections, self.max_connections(),
+                                 self.total_work(), self.capacity_seconds))
+            k += 1
+            yield self.env.timeout(k * period - self.env.now)

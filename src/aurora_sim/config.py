@@ -1,0 +1,148 @@
+"""The cluster's settings (``ClusterConfig``) and the model's undocumented knobs (``ModelAssumptions``).
+
+Both are frozen, validated at construction and hashable, so widgets can cache runs on them.
+Change a setting with ``dataclasses.replace``, which validates again.
+
+Example:
+    >>> cfg = ClusterConfig(min_capacity=2, max_capacity=8)
+    >>> cfg.engine_version, cfg.max_capacity
+    ('5.7', 8)
+    >>> ClusterConfig(min_capacity=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: min_capacity=3 is not on the aurora-mysql ladder (1, 2, 4, 8, 16, 32, 64, 128, 256)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from . import facts
+from ._validate import _check_choice, _check_order, _check_positive, _check_range, _check_type
+
+
+def _check_on_ladder(name: str, value: object, engine: str) -> None:
+    _check_type(name, value, int, "an integer number of ACUs")
+    ladder = facts.CAPACITY_LADDER[engine]
+    if value not in ladder:
+        raise ValueError(f"{name}={value!r} is not on the {engine} ladder {ladder}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterConfig:
+    """One Aurora Serverless v1 cluster's settings, checked against the documented limits.
+
+    ``engine_version`` picks the error texts (``None``: the engine's newest v1 version);
+    ``min_capacity`` ``None`` means the engine's lowest rung (1 ACU on MySQL, 2 on PostgreSQL).
+    ``seconds_until_auto_pause`` is validated even when ``auto_pause`` is off.
+
+    Example:
+        >>> ClusterConfig(engine="aurora-postgresql").min_capacity
+        2
+    """
+
+    engine: str = "aurora-mysql"
+    engine_version: str | None = None
+    min_capacity: int | None = None
+    max_capacity: int = 16
+    auto_pause: bool = True
+    seconds_until_auto_pause: int = facts.DEFAULT_SECONDS_UNTIL_AUTO_PAUSE_S
+    timeout_action: str = facts.DEFAULT_TIMEOUT_ACTION
+    seconds_before_timeout: int = facts.DEFAULT_SECONDS_BEFORE_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        _check_choice("engine", self.engine, facts.ENGINES)
+        if self.engine_version is None:
+            object.__setattr__(self, "engine_version", facts.DEFAULT_ENGINE_VERSION[self.engine])
+        _check_choice("engine_version", self.engine_version, facts.ENGINE_VERSIONS[self.engine])
+        if self.min_capacity is None:
+            object.__setattr__(self, "min_capacity", facts.CAPACITY_LADDER[self.engine][0])
+        _check_on_ladder("min_capacity", self.min_capacity, self.engine)
+        _check_on_ladder("max_capacity", self.max_capacity, self.engine)
+        _check_order("min_capacity", self.min_capacity, "max_capacity", self.max_capacity)
+        _check_type("auto_pause", self.auto_pause, bool, "True or False")
+        _check_type("seconds_until_auto_pause", self.seconds_until_auto_pause, int, "a whole number of seconds")
+        _check_range("seconds_until_auto_pause", self.seconds_until_auto_pause,
+                     *facts.SECONDS_UNTIL_AUTO_PAUSE_RANGE_S, unit="seconds")
+        _check_choice("timeout_action", self.timeout_action, facts.TIMEOUT_ACTIONS)
+        _check_type("seconds_before_timeout", self.seconds_before_timeout, int, "a whole number of seconds")
+        _check_range("seconds_before_timeout", self.seconds_before_timeout,
+                     *facts.SECONDS_BEFORE_TIMEOUT_RANGE_S, unit="seconds")
+
+    @property
+    def ladder(self) -> tuple[int, ...]:
+        """The rungs between min_capacity and max_capacity, inclusive."""
+        return tuple(c for c in facts.CAPACITY_LADDER[self.engine] if self.min_capacity <= c <= self.max_capacity)
+
+
+def _assumption(default: float, why: str) -> float:
+    return field(default=default, metadata={"why": why})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelAssumptions:
+    """The numbers AWS never published, each named, defaulted and explained (``docs/model-assumptions.md``).
+
+    ``ModelAssumptions.describe()`` lists every field with its default and reason.
+
+    Example:
+        >>> ModelAssumptions().controller_window_s
+        60.0
+        >>> ModelAssumptions(scale_apply_s=-1)
+        Traceback (most recent call last):
+        ...
+        ValueError: scale_apply_s=-1 must be >= 0
+    """
+
+    controller_window_s: float = _assumption(
+        60.0, "How long CPU and connections are averaged before the controller acts: how long an overload must "
+        "last before a scale-up is requested. One CloudWatch period; AWS gives no number.")
+    controller_period_s: float = _assumption(
+        5.0, "How often the controller evaluates its window. Must divide controller_window_s.")
+    scaling_point_poll_s: float = _assumption(
+        5.0, "How often a pending capacity change looks for a scaling point ('every few seconds').")
+    scaling_point_drain_s: float = _assumption(
+        0.5, "A scaling point exists when no blocking operation is open and the queries in flight would drain "
+        "within this many seconds while new ones wait.")
+    scale_apply_s: float = _assumption(
+        3.0, "How long the switch to the new capacity holds new queries once a scaling point is found. 3P "
+        "reports 30-60 s from trigger to new capacity, most of which is the window and the search here.")
+    pause_transition_s: float = _assumption(
+        60.0, "Time from pause_started to paused; a connection request in between cancels the pause. "
+        "3P v-studios/scale-to-zero: pausing took about 1 min at event granularity.")
+    resume_median_s: float = _assumption(
+        facts.MEASURED_RESUME_S["median"], "Median cold start, calibrated on 113 measured resumes (3P).")
+    resume_p95_s: float = _assumption(
+        facts.MEASURED_RESUME_S["p95"], "95th-percentile cold start of the same measurements; sets the "
+        "lognormal spread.")
+    resume_min_s: float = _assumption(
+        facts.MEASURED_RESUME_S["min"], "Shortest resume drawn: the lognormal is truncated to the measured range.")
+    resume_max_s: float = _assumption(
+        facts.MEASURED_RESUME_S["max"], "Longest resume drawn: keeps the tail bounded (7 of 145 measured calls "
+        "hit a 120 s client cap, treated as outliers).")
+    query_cost_cv: float = _assumption(
+        1.0, "Coefficient of variation of a request's CPU cost (gamma distribution with the workload's mean; "
+        "1 = exponential, 0 = every request costs exactly the mean).")
+    long_query_acu: float = _assumption(
+        0.25, "ACUs of CPU a LongQuery uses while it runs (one busy core); long transactions, temporary tables, "
+        "table locks and idle connections use none.")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_positive(f.name, getattr(self, f.name), allow_zero=f.name in _MAY_BE_ZERO)
+        _check_order("resume_min_s", self.resume_min_s, "resume_median_s", self.resume_median_s)
+        _check_order("resume_median_s", self.resume_median_s, "resume_p95_s", self.resume_p95_s)
+        _check_order("resume_p95_s", self.resume_p95_s, "resume_max_s", self.resume_max_s)
+        periods = self.controller_window_s / self.controller_period_s
+        if abs(periods - round(periods)) > 1e-9:
+            msg = (f"controller_window_s={self.controller_window_s!r} must be a whole multiple of "
+                   f"controller_period_s={self.controller_period_s!r}")
+            raise ValueError(msg)
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, float, str]]:
+        """Every assumption as ``(name, default, why)``, in declaration order."""
+        return [(f.name, f.default, f.metadata["why"]) for f in fields(cls)]
+
+
+_MAY_BE_ZERO = {"scale_apply_s", "pause_transition_s", "query_cost_cv", "long_query_acu", "scaling_point_drain_s"}

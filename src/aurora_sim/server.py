@@ -1,0 +1,152 @@
+"""The cluster's query engine as a first-in-first-out fluid server over pre-drawn requests.
+
+"Aggregate the crowd": requests are not simpy processes. Capacity C serves C ACU-seconds of work per
+second; a request that arrives at ``a`` with cost ``c`` leaves when the cumulative service ``S(t)``
+reaches ``D = max(S(a), D_previous) + c`` (a Lindley recursion in service units), so a whole batch of
+arrivals is admitted with a few numpy operations. ``advance(t)`` moves the server to ``t`` at the
+current rate; the cluster calls it before every change of rate, so the rate is constant in between.
+
+Example:
+    >>> server = QueueServer(np.array([0.0, 0.1]), np.array([0.5, 0.5]), max_connections=lambda: 90)
+    >>> server.set_rate(0.0, 1.0)
+    >>> server.advance(2.0)
+    >>> server.finish_s.round(2).tolist(), server.connections
+    ([0.5, 1.0], 0)
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable
+
+import numpy as np
+
+PENDING, OK, ERROR = 0, 1, 2
+NO_ERROR, TOO_MANY_CONNECTIONS, FORCED_SCALING = 0, 1, 2
+
+
+class QueueServer:
+    """Admits, serves and accounts for every request; knows nothing of pauses or scaling rules."""
+
+    def __init__(self, arrival_s: np.ndarray, cost_acu_s: np.ndarray,
+                 max_connections: Callable[[], int]) -> None:
+        self.arrival_s = arrival_s
+        self.cost = cost_acu_s
+        self.finish_s = np.full(len(arrival_s), np.nan)
+        self.outcome = np.zeros(len(arrival_s), dtype=np.int8)
+        self.error = np.zeros(len(arrival_s), dtype=np.int8)
+        self._max_connections = max_connections
+        self.now = 0.0
+        self.rate = 0.0  # ACU-seconds of request work served per second
+        self.service = 0.0  # cumulative potential service S(now)
+        self.next_arrival = 0  # arrivals before this index are admitted or refused
+        self._ids = np.empty(0, dtype=np.int64)  # pending requests, in FIFO order
+        self._done_at = np.empty(0)  # D: service level at which each pending request is done
+        self._start_at = np.empty(0)  # D - cost: service level at which it starts
+        self.held = 0  # connections held by blocking operations
+        self.work_done = 0.0  # ACU-seconds of request work served so far
+        self.connection_seconds = 0.0  # integral of request connections over time
+        self.last_close_s = 0.0  # when a request last released its connection
+        self.last_open_s = -1.0  # when a request last opened one
+
+    @property
+    def connections(self) -> int:
+        """Connections open right now: pending requests plus held ones."""
+        return len(self._ids) + self.held
+
+    def backlog_s(self) -> float:
+        """Seconds the pending work would take to drain at the current rate (inf if stopped with work)."""
+        if not len(self._ids):
+            return 0.0
+        work = float(self._done_at[-1]) - self.service
+        return work / self.rate if self.rate > 0 else float("inf")
+
+    def next_arrival_s(self) -> float:
+        """When the next request asks for a connection (inf when none is left)."""
+        n = self.next_arrival
+        return float(self.arrival_s[n]) if n < len(self.arrival_s) else float("inf")
+
+    def set_rate(self, now: float, rate: float) -> None:
+        """Serve at ``rate`` from ``now`` on (advancing to ``now`` first)."""
+        self.advance(now)
+        self.rate = rate
+
+    def advance(self, t1: float) -> None:
+        """Admit the arrivals before ``t1``, serve until ``t1`` and record who finished."""
+        t0 = self.now
+        if t1 <= t0:
+            return
+        stop = int(np.searchsorted(self.arrival_s, t1, side="left"))
+        if stop > self.next_arrival:
+            self._admit(t0, self.next_arrival, stop)
+            self.next_arrival = stop
+        s0, s1 = self.service, self.service + self.rate * (t1 - t0)
+        if len(self._ids):
+            self._serve(t0, t1, s0, s1)
+        self.now, self.service = t1, s1
+
+    def _admit(self, t0: float, first: int, stop: int) -> None:
+        arrival = self.arrival_s[first:stop]
+        cost = self.cost[first:stop]
+        at_service = self.service + self.rate * (arrival - t0)
+        tail = float(self._done_at[-1]) if len(self._ids) else -np.inf
+        total = np.cumsum(cost)
+        done_at = total + np.maximum(np.maximum.accumulate(at_service - total + cost), tail)
+        # Connections each arrival would see, itself included, if every arrival were admitted.
+        everything = np.concatenate((self._done_at, done_at))
+        open_before = len(self._done_at) + np.arange(len(arrival)) - np.searchsorted(
+            everything, at_service, side="right")
+        if (open_before + 1 + self.held).max() > self._max_connections():
+            ids, done_at = self._admit_one_by_one(first, at_service, cost)
+        else:
+            ids = np.arange(first, stop)
+        self._ids = np.concatenate((self._ids, ids))
+        self._done_at = np.concatenate((self._done_at, done_at))
+        self._start_at = np.concatenate((self._start_at, done_at - self.cost[ids]))
+        if len(ids):
+            self.last_open_s = max(self.last_open_s, float(self.arrival_s[ids[-1]]))
+
+    def _admit_one_by_one(self, first: int, at_service: np.ndarray,
+                          cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Slow path at the connection limit: a refusal changes what every later arrival sees."""
+        limit = self._max_connections() - self.held
+        queue = self._done_at.tolist()
+        admitted = []
+        for k, (level, c) in enumerate(zip(at_service.tolist(), cost.tolist(), strict=True)):
+            if len(queue) - bisect_right(queue, level) >= limit:
+                request = first + k
+                self.finish_s[request] = self.arrival_s[request]
+                self.outcome[request], self.error[request] = ERROR, TOO_MANY_CONNECTIONS
+                continue
+            queue.append(max(level, queue[-1] if queue else level) + c)
+            admitted.append(first + k)
+        new = len(queue) - len(self._done_at)
+        return np.array(admitted, dtype=np.int64), np.array(queue[len(queue) - new:])
+
+    def _serve(self, t0: float, t1: float, s0: float, s1: float) -> None:
+        done_at, start_at = self._done_at, self._start_at
+        self.work_done += float(np.clip(np.minimum(done_at, s1) - np.maximum(start_at, s0), 0, None).sum())
+        finished = int(np.searchsorted(done_at, s1, side="right"))
+        arrived = np.maximum(self.arrival_s[self._ids], t0)
+        if finished:
+            ids = self._ids[:finished]
+            finish = t0 + (done_at[:finished] - s0) / self.rate
+            self.finish_s[ids] = finish
+            self.outcome[ids] = OK
+            self.last_close_s = max(self.last_close_s, float(finish[-1]))
+            self.connection_seconds += float((finish - arrived[:finished]).sum())
+        self.connection_seconds += float((t1 - arrived[finished:]).sum())
+        if finished:
+            self._ids, self._done_at, self._start_at = (
+                self._ids[finished:], done_at[finished:], start_at[finished:])
+
+    def abort_all(self, now: float) -> np.ndarray:
+        """End every pending request with the forced-scaling error; returns their ids."""
+        self.advance(now)
+        ids = self._ids
+        self.finish_s[ids] = now
+        self.outcome[ids], self.error[ids] = ERROR, FORCED_SCALING
+        if len(ids):
+            self.last_close_s = now
+        self._ids, self._done_at, self._start_at = np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
+        return ids

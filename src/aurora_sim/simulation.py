@@ -1,0 +1,234 @@
+"""``simulate()`` runs one cluster under one workload; ``Run`` holds its tables in DuckDB.
+
+Tables (DESIGN §4): ``metrics`` (one row per period), ``events`` (the log, ``ORDER BY seq``),
+``requests`` (one row per request) and ``capacity`` (every change of state or capacity, for exact
+step plots).
+
+Example:
+    >>> from aurora_sim import ClusterConfig, Workload
+    >>> run = simulate(ClusterConfig(), Workload(segments=[(0, 60, 2.0)]), duration_s=60, seed=1)
+    >>> run.sql("SELECT count(*) FROM requests WHERE outcome = 'ok'").fetchall()[0][0] > 0
+    True
+"""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+import numpy as np
+import pandas as pd
+import simpy
+
+from . import facts
+from ._validate import _check_positive, _check_type
+from .cluster import Cluster
+from .config import ClusterConfig, ModelAssumptions
+from .server import FORCED_SCALING, OK, TOO_MANY_CONNECTIONS
+from .workload import Workload
+
+STREAMS = {"arrivals": 0, "query_cost": 1, "resume_time": 2, "jitter": 3}  # append only; never renumber
+TABLES = ("metrics", "events", "requests", "capacity")
+MAX_DRAIN_S = 7 * 86_400  # requests in flight at duration_s run to completion, within this bound
+
+
+def rng_for(seed: int, purpose: str, *substream: int) -> np.random.Generator:
+    """An independent random stream per purpose (and per segment), so one knob never reshuffles another.
+
+    Example:
+        >>> rng_for(7, "arrivals", 0).random() == rng_for(7, "arrivals", 0).random()
+        True
+    """
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAMS[purpose], *substream)))
+
+
+def draw_arrivals(workload: Workload, seed: int, duration_s: float) -> np.ndarray:
+    """Arrival times (sorted) of every request before ``duration_s``."""
+    parts = []
+    for index, (start, end, rate) in enumerate(workload.segments):
+        end = min(end, duration_s)
+        if rate == 0 or start >= end:
+            continue
+        if workload.arrivals == "regular":
+            parts.append(start + np.arange(math.ceil((end - start) * rate - 1e-9)) / rate)
+        else:
+            rng = rng_for(seed, "arrivals", index)
+            count = rng.poisson(rate * (end - start))
+            parts.append(np.sort(start + rng.random(count) * (end - start)))
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def draw_costs(workload: Workload, assumptions: ModelAssumptions, seed: int, count: int) -> np.ndarray:
+    """Each request's CPU cost in ACU-seconds: gamma with the workload's mean and the assumed variation."""
+    mean, cv = workload.query_cpu_s, assumptions.query_cost_cv
+    if cv == 0:
+        return np.full(count, mean)
+    shape = 1 / cv**2
+    return rng_for(seed, "query_cost").gamma(shape, mean / shape, count)
+
+
+def simulate(config: ClusterConfig, workload: Workload, *, duration_s: float, seed: int = 0,
+             metrics_period_s: float = 60, assumptions: ModelAssumptions | None = None) -> Run:
+    """Run one cluster under one workload and return its tables.
+
+    The cluster starts active at ``min_capacity``; scaling, pause and blocking operations unfold as
+    simpy processes, while requests flow through a first-in-first-out fluid server.
+
+    Args:
+        duration_s: Simulated seconds; requests still in flight then are run to completion.
+        seed: Selects every random stream; same inputs and seed give identical tables.
+        metrics_period_s: Width of one ``metrics`` row.
+        assumptions: The model's undocumented knobs (defaults: ``ModelAssumptions()``).
+
+    Raises:
+        ValueError: If ``duration_s`` or ``metrics_period_s`` is not positive (the message names the value).
+
+    Example:
+        >>> run = simulate(ClusterConfig(), Workload(segments=[(0, 600, 1.0)]), duration_s=1200, seed=7)
+        >>> run.sql("SELECT kind FROM events ORDER BY seq").fetchall()[:2]
+        [('pause_started',), ('paused',)]
+    """
+    _check_type("config", config, ClusterConfig, "a ClusterConfig")
+    _check_type("workload", workload, Workload, "a Workload")
+    _check_positive("duration_s", duration_s)
+    _check_positive("metrics_period_s", metrics_period_s)
+    _check_type("seed", seed, int, "an integer")
+    assumptions = ModelAssumptions() if assumptions is None else assumptions
+    _check_type("assumptions", assumptions, ModelAssumptions, "a ModelAssumptions")
+
+    arrival_s = draw_arrivals(workload, seed, duration_s)
+    cost = draw_costs(workload, assumptions, seed, len(arrival_s))
+    env = simpy.Environment()
+    cluster = Cluster(env, config, workload, assumptions, arrival_s, cost, rng_for(seed, "resume_time"),
+                      metrics_period_s=metrics_period_s)
+    env.run(until=duration_s)
+    cluster._sync()
+    end_of_metrics = (cluster.total_work(), cluster.capacity_seconds)
+    _drain(env, cluster, duration_s)
+    return Run(config=config, workload=workload, duration_s=duration_s, seed=seed,
+               metrics_period_s=metrics_period_s, assumptions=assumptions,
+               tables=_tables(cluster, duration_s, metrics_period_s, end_of_metrics))
+
+
+def _drain(env: simpy.Environment, cluster: Cluster, duration_s: float) -> None:
+    """Run on until every request has ended (no new request arrives after duration_s)."""
+    server = cluster.server
+    step = 60.0
+    while (server.outcome == 0).any():
+        if env.now >= duration_s + MAX_DRAIN_S:
+            raise RuntimeError(f"requests still in flight {MAX_DRAIN_S} s after duration_s={duration_s}")
+        env.run(until=env.now + step)
+        cluster._sync()
+
+
+def _tables(cluster: Cluster, duration_s: float, period: float,
+            end_of_metrics: tuple[float, float]) -> dict[str, pd.DataFrame]:
+    server = cluster.server
+    latency = server.finish_s - server.arrival_s
+    outcome = pd.Categorical.from_codes(np.where(server.outcome == OK, 0, 1), categories=["ok", "error"])
+    messages = {TOO_MANY_CONNECTIONS: facts.TOO_MANY_CONNECTIONS_ERROR[cluster.config.engine],
+                FORCED_SCALING: facts.FORCED_SCALING_ERROR[(cluster.config.engine, cluster.config.engine_version)]}
+    error = pd.Categorical.from_codes(
+        np.where(server.error == 0, -1, server.error - 1).astype(np.int8),
+        categories=[messages[TOO_MANY_CONNECTIONS], messages[FORCED_SCALING]])
+    requests = pd.DataFrame({
+        "request_id": np.arange(len(latency), dtype=np.int64),
+        # The anonymous crowd has no client; tracked clients (connection strategies) will.
+        "client_id": pd.arrays.IntegerArray(np.zeros(len(latency), dtype=np.int64), np.ones(len(latency), bool)),
+        "submitted_s": server.arrival_s,
+        "finished_s": server.finish_s,
+        "latency_s": latency,
+        "attempts": np.ones(len(latency), dtype=np.int32),
+        "outcome": outcome,
+        "error": error,
+    })
+    events = pd.DataFrame(cluster.events, columns=["time_s", "kind", "capacity_from", "capacity_to", "message"])
+    events.insert(0, "seq", np.arange(len(events), dtype=np.int64))
+    events.insert(3, "rds_event_id", events["kind"].map(facts.RDS_EVENT_IDS))
+    for column in ("capacity_from", "capacity_to"):
+        events[column] = events[column].astype("Int64")
+    capacity = pd.DataFrame(cluster.capacity_log, columns=["time_s", "state", "capacity_acu"])
+    return {"metrics": _metrics(cluster, server, latency, duration_s, period, end_of_metrics),
+            "events": events, "requests": requests, "capacity": capacity}
+
+
+def _metrics(cluster: Cluster, server, latency: np.ndarray, duration_s: float, period: float,
+             end_of_metrics: tuple[float, float]) -> pd.DataFrame:
+    rows = math.ceil(duration_s / period - 1e-9)
+    samples = pd.DataFrame(cluster.samples[:rows], columns=["time_s", "state", "capacity_acu", "connections",
+                                                            "max_connections", "work", "capacity_s"])
+    work = np.append(samples["work"].to_numpy(), end_of_metrics[0])
+    capacity_s = np.append(samples["capacity_s"].to_numpy(), end_of_metrics[1])
+    served = np.diff(capacity_s)
+    cpu = np.divide(100 * np.diff(work), served, out=np.zeros(rows), where=served > 0)
+    finished = server.outcome != 0
+    slot = np.floor(server.finish_s[finished] / period).astype(np.int64)
+    in_range = slot < rows
+    ok = (server.outcome[finished] == OK)[in_range]
+    slot = slot[in_range]
+    completed = np.bincount(slot[ok], minlength=rows)
+    failed = np.bincount(slot[~ok], minlength=rows)
+    p50, p95 = _percentiles_by_slot(slot[ok], latency[finished][in_range][ok], rows, (0.50, 0.95))
+    return pd.DataFrame({
+        "time_s": samples["time_s"], "state": samples["state"], "capacity_acu": samples["capacity_acu"],
+        "cpu_pct": np.minimum(cpu, 100.0), "connections": samples["connections"],
+        "max_connections": samples["max_connections"], "requests_completed": completed,
+        "requests_failed": failed, "p50_latency_ms": p50 * 1000, "p95_latency_ms": p95 * 1000,
+    })
+
+
+def _percentiles_by_slot(slot: np.ndarray, values: np.ndarray, slots: int,
+                         quantiles: tuple[float, ...]) -> list[np.ndarray]:
+    """Linear-interpolated quantiles of ``values`` within each slot (NaN where a slot is empty)."""
+    order = np.lexsort((values, slot))
+    values = values[order]
+    counts = np.bincount(slot, minlength=slots)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    result = []
+    for q in quantiles:
+        position = starts + q * np.maximum(counts - 1, 0)
+        low = np.floor(position).astype(np.int64)
+        high = np.minimum(low + 1, starts + counts - 1)
+        fraction = position - low
+        out = np.full(slots, np.nan)
+        has = counts > 0
+        out[has] = values[low[has]] + (values[high[has]] - values[low[has]]) * fraction[has]
+        result.append(out)
+    return result
+
+
+class Run:
+    """One simulation's inputs and its DuckDB tables; ``sql()`` queries them by name.
+
+    Example:
+        >>> run = simulate(ClusterConfig(), Workload(segments=[(0, 60, 1.0)]), duration_s=60, seed=2)
+        >>> run
+        Run(seed=2, duration_s=60, metrics=1, events=0, requests=60)
+    """
+
+    def __init__(self, *, config: ClusterConfig, workload: Workload, duration_s: float, seed: int,
+                 metrics_period_s: float, assumptions: ModelAssumptions,
+                 tables: dict[str, pd.DataFrame]) -> None:
+        self.config, self.workload, self.assumptions = config, workload, assumptions
+        self.duration_s, self.seed, self.metrics_period_s = duration_s, seed, metrics_period_s
+        self._con = duckdb.connect()
+        self._counts = {}
+        for name, frame in tables.items():
+            self._con.register(f"_{name}", frame)
+            # Categoricals keep the frames small; the tables hold plain text.
+            text = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+            replace = f" REPLACE ({', '.join(f'CAST({c} AS VARCHAR) AS {c}' for c in text)})" if text else ""
+            self._con.execute(f"CREATE TABLE {name} AS SELECT *{replace} FROM _{name}")
+            self._con.unregister(f"_{name}")
+            self._counts[name] = len(frame)
+
+    def sql(self, query: str, params: object = None) -> duckdb.DuckDBPyRelation:
+        """Query the run's tables (``metrics``, ``events``, ``requests``, ``capacity``)."""
+        if params is None:
+            return self._con.sql(query)
+        return self._con.sql(query, params=params)
+
+    def __repr__(self) -> str:
+        counts = self._counts
+        return (f"Run(seed={self.seed}, duration_s={self.duration_s:g}, metrics={counts['metrics']}, "
+                f"events={counts['events']}, requests={counts['requests']})")

@@ -1,0 +1,150 @@
+"""What the applications ask of the cluster: request rates over time and the blocking operations.
+
+A ``Workload`` is a list of ``(start_s, end_s, requests_per_second)`` segments plus operations that
+hold a connection for a while: ``LongTransaction``, ``LongQuery``, ``TemporaryTable`` and ``TableLock``
+block scaling points; ``IdleConnection`` (a monitoring agent, a pool's spare connection) only keeps
+the cluster awake.
+
+Example:
+    >>> wl = Workload(segments=[(0, 600, 5.0), (600, 1800, 120.0)],
+    ...               blocking=[LongTransaction(start_s=700, duration_s=900)])
+    >>> wl.expected_requests
+    144000.0
+    >>> Workload(segments=[(0, -5, 1.0)])
+    Traceback (most recent call last):
+    ...
+    ValueError: segments[0]=(0, -5, 1.0) must have start_s < end_s
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ._validate import _check_choice, _check_positive, _check_type
+
+ARRIVAL_PATTERNS = ("poisson", "regular")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _HeldConnection:
+    """An operation that opens one connection at ``start_s`` and holds it for ``duration_s``."""
+
+    start_s: float
+    duration_s: float
+    blocks_scaling: ClassVar[bool] = True
+    uses_cpu: ClassVar[bool] = False
+    # What forced scaling does to it: "abort" the transaction/query, or "drop" the connection.
+    on_force: ClassVar[str] = "abort"
+
+    def __post_init__(self) -> None:
+        _check_positive("start_s", self.start_s, allow_zero=True)
+        _check_positive("duration_s", self.duration_s)
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
+
+@dataclass(frozen=True, kw_only=True)
+class LongTransaction(_HeldConnection):
+    """An open transaction (``BEGIN`` … ``COMMIT``): blocks every scaling point while open; uses no CPU."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LongQuery(_HeldConnection):
+    """A long-running statement: blocks scaling points and uses ``ModelAssumptions.long_query_acu`` of CPU."""
+
+    uses_cpu: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class TemporaryTable(_HeldConnection):
+    """A session holding a temporary table: blocks scaling points; forced scaling drops its connection."""
+
+    on_force: ClassVar[str] = "drop"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableLock(_HeldConnection):
+    """A session holding ``LOCK TABLES``: blocks scaling points; forced scaling drops its connection."""
+
+    on_force: ClassVar[str] = "drop"
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdleConnection(_HeldConnection):
+    """An open but idle connection (a monitoring agent): never blocks scaling, but keeps the cluster awake."""
+
+    blocks_scaling: ClassVar[bool] = False
+    on_force: ClassVar[str] = "keep"
+
+
+BLOCKING_KINDS = (LongTransaction, LongQuery, TemporaryTable, TableLock, IdleConnection)
+
+
+def _check_segments(segments: object) -> tuple[tuple[float, float, float], ...]:
+    _check_type("segments", segments, (list, tuple), "a list of (start_s, end_s, requests_per_second)")
+    if not segments:
+        msg = ("segments=() is empty: give at least one (start_s, end_s, requests_per_second), "
+               "e.g. (0, 3600, 0.0) for an idle hour")
+        raise ValueError(msg)
+    checked = []
+    previous_end = 0.0
+    for i, segment in enumerate(segments):
+        name = f"segments[{i}]"
+        if not isinstance(segment, (list, tuple)) or len(segment) != 3:
+            raise ValueError(f"{name}={segment!r} must be a (start_s, end_s, requests_per_second) triple")
+        start_s, end_s, rate = segment
+        for part, value in (("start_s", start_s), ("end_s", end_s), ("requests_per_second", rate)):
+            _check_positive(f"{name}.{part}", value, allow_zero=True)
+        if start_s >= end_s:
+            raise ValueError(f"{name}={tuple(segment)!r} must have start_s < end_s")
+        if start_s < previous_end:
+            msg = f"{name}={tuple(segment)!r} starts before the previous segment ends at {previous_end!r}"
+            raise ValueError(msg)
+        previous_end = end_s
+        checked.append((start_s, end_s, rate))
+    return tuple(checked)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Workload:
+    """Request segments (in time order, not overlapping), arrival pattern, mean CPU cost, blocking operations.
+
+    ``arrivals="poisson"`` draws random arrivals at each segment's rate; ``"regular"`` spaces them evenly
+    from each segment's start. ``query_cpu_s`` is the mean ACU-seconds of CPU one request costs.
+    """
+
+    segments: tuple[tuple[float, float, float], ...]
+    arrivals: str = "poisson"
+    query_cpu_s: float = 0.02
+    blocking: tuple[_HeldConnection, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "segments", _check_segments(self.segments))
+        _check_choice("arrivals", self.arrivals, ARRIVAL_PATTERNS)
+        _check_positive("query_cpu_s", self.query_cpu_s)
+        _check_type("blocking", self.blocking, (list, tuple), "a list of blocking operations")
+        for i, op in enumerate(self.blocking):
+            if not isinstance(op, BLOCKING_KINDS):
+                names = ", ".join(kind.__name__ for kind in BLOCKING_KINDS)
+                raise ValueError(f"blocking[{i}]={op!r} must be one of {names}")
+        object.__setattr__(self, "blocking", tuple(self.blocking))
+
+    @property
+    def expected_requests(self) -> float:
+        """Σ rate × duration over the segments."""
+        return sum((end - start) * rate for start, end, rate in self.segments)
+
+    @property
+    def end_s(self) -> float:
+        """When the last segment ends."""
+        return self.segments[-1][1]
+
+    def rate_at(self, time_s: float) -> float:
+        """The requests per second asked for at ``time_s`` (0 between segments)."""
+        for start, end, rate in self.segments:
+            if start <= time_s < end:
+                return rate
+        return 0.0
