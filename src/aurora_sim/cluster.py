@@ -18,6 +18,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import simpy
 
@@ -288,10 +290,8 @@ class Cluster:
         self.server.held += 1
         self._last_blocker_open_s = self.env.now
         self._update_rate()
-        try:
+        with contextlib.suppress(simpy.Interrupt):  # forced scaling ends it early
             yield self.env.timeout(op.duration_s)
-        except simpy.Interrupt:
-            pass
         self._sync()
         self._closed_held_seconds += self.env.now - op.start_s
         del self._blockers[index]
