@@ -41,7 +41,7 @@ class Cluster:
         self.env, self.config, self.assumptions = env, config, assumptions
         self.state = ACTIVE
         self.capacity = config.min_capacity
-        self.server = QueueServer(arrival_s, cost_acu_s, self.max_connections)
+        self.server = QueueServer(arrival_s, cost_acu_s, self._connection_limit)
         self._resume_rng = resume_rng
         self._pausing = False
         self._applying = False
@@ -72,6 +72,11 @@ class Cluster:
 
     def max_connections(self) -> int:
         return facts.max_connections(self.config.engine, 0 if self.state in (PAUSED, RESUMING) else self.capacity)
+
+    def _connection_limit(self) -> float:
+        # The documented router fleet holds connection requests while the cluster resumes ("services the
+        # connection requests"): none is refused until the cluster is back.
+        return float("inf") if self.state in (PAUSED, RESUMING) else self.max_connections()
 
     @property
     def connections(self) -> int:

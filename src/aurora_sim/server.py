@@ -29,7 +29,7 @@ class QueueServer:
     """Admits, serves and accounts for every request; knows nothing of pauses or scaling rules."""
 
     def __init__(self, arrival_s: np.ndarray, cost_acu_s: np.ndarray,
-                 max_connections: Callable[[], int]) -> None:
+                 max_connections: Callable[[], float]) -> None:
         self.arrival_s = arrival_s
         self.cost = cost_acu_s
         self.finish_s = np.full(len(arrival_s), np.nan)

@@ -1,0 +1,156 @@
+"""Exercise checkers: "correct", "not yet" (with a hint) or "not attempted" — never the expected value.
+
+Each checker simulates the learner's answer and judges the run against the exercise's targets, so
+a change to the model changes the right answer and the checker together.
+
+Example:
+    >>> minimum_capacity.check(None).status
+    'not attempted'
+    >>> minimum_capacity.check(1).status
+    'not yet'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from . import facts
+from .report import Summary, summarize
+from .scenarios import DAY_START_H, OFFICE_HOURS_H, SPIKE_END_S, SPIKE_START_S, flash_sale, office_day
+
+CORRECT, NOT_YET, NOT_ATTEMPTED = "correct", "not yet", "not attempted"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The checker's answer; shows itself as one line of Markdown in a notebook."""
+
+    status: str
+    message: str
+
+    def __str__(self) -> str:
+        mark = {CORRECT: "✅ Correct", NOT_YET: "❌ Not yet", NOT_ATTEMPTED: "✏️ Not attempted"}[self.status]
+        return f"{mark}: {self.message}"
+
+    def _repr_markdown_(self) -> str:
+        return f"**{self}**" if self.status == CORRECT else str(self)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A question with a checker and hints, in the style of Kaggle's learntools (``check``, ``hint``)."""
+
+    name: str
+    judge: Callable[..., Verdict]
+    hints: tuple[str, ...]
+
+    def check(self, *answer: object) -> Verdict:
+        """Simulate the answer and judge it; ``None`` (the shipped placeholder) means not attempted."""
+        if not answer or any(part is None for part in answer):
+            return Verdict(NOT_ATTEMPTED, "replace the `None` placeholder(s) with your answer and run the cell "
+                           "again.")
+        try:
+            return self.judge(*answer)
+        except (TypeError, ValueError) as error:
+            return Verdict(NOT_YET, f"that answer is not a valid setting: {error}")
+
+    def hint(self, number: int = 1) -> str:
+        """Hint ``number`` (1-based); the last one is the most direct."""
+        return self.hints[min(max(number, 1), len(self.hints)) - 1]
+
+
+# --- notebook 02: the smallest minimum capacity that survives the flash sale ------------------------------
+
+SALE_P95_TARGET_MS = 1000.0
+
+
+def sale_summary(min_capacity: int) -> Summary:
+    """The flash sale's figures for requests submitted during the sale (minutes 10 to 30)."""
+    return summarize(flash_sale(min_capacity=min_capacity).run(), start_s=SPIKE_START_S, end_s=SPIKE_END_S)
+
+
+def _meets_sale_target(min_capacity: int) -> bool:
+    summary = sale_summary(min_capacity)
+    return summary.failed == 0 and summary.p95_latency_ms <= SALE_P95_TARGET_MS
+
+
+def _judge_minimum_capacity(min_capacity: int) -> Verdict:
+    summary = sale_summary(min_capacity)
+    if not _meets_sale_target(min_capacity):
+        return Verdict(NOT_YET, f"with minimum {min_capacity} ACU, p95 latency during the sale was "
+                       f"{summary.p95_latency_ms:,.0f} ms and {summary.failed:,} requests failed "
+                       f"(target: p95 ≤ {SALE_P95_TARGET_MS:,.0f} ms, no failures).")
+    ladder = facts.CAPACITY_LADDER["aurora-mysql"]
+    smaller = [c for c in ladder if c < min_capacity]
+    if smaller and _meets_sale_target(smaller[-1]):
+        return Verdict(NOT_YET, f"minimum {min_capacity} ACU survives the sale, but a smaller minimum does "
+                       "too — and every ACU of minimum is paid for all day.")
+    return Verdict(CORRECT, f"minimum {min_capacity} ACU keeps p95 at {summary.p95_latency_ms:,.0f} ms with no "
+                   "failed request, and no smaller rung does.")
+
+
+minimum_capacity = Exercise(
+    name="minimum_capacity",
+    judge=_judge_minimum_capacity,
+    hints=(
+        "Move the minimum-ACU slider and watch whether scale_failed markers appear during the sale.",
+        "A cluster pinned at 100 % CPU rarely finds a scaling point: the minimum must already carry most of "
+        "the sale. Estimate the sale's CPU demand as requests/s × ACU-seconds per request.",
+        "Compare the sale's demand in ACUs with each rung: the cluster must stay below 100 % CPU at its minimum "
+        "so that it can find scaling points.",
+    ),
+)
+
+
+# --- notebook 03: pause timeout and warm-up job for the office day ----------------------------------------
+
+USER_WAIT_TARGET_S = 2.0
+OFFICE_DAY_BUDGET_SHARE = 0.7
+OFFICE_DAY_SEEDS = (7, 11, 23)  # several resume draws: a warm-up must beat a slow cold start too
+
+
+def _office_runs(seconds_until_auto_pause: int, prewarm_s: float) -> list:
+    base = office_day(seconds_until_auto_pause=seconds_until_auto_pause, prewarm_s=prewarm_s)
+    return [base.replace(seed=seed).run() for seed in OFFICE_DAY_SEEDS]
+
+
+def _office_hours_s() -> tuple[float, float]:
+    return OFFICE_HOURS_H[0][0] * 3600 - DAY_START_H * 3600, OFFICE_HOURS_H[-1][1] * 3600 - DAY_START_H * 3600
+
+
+@cache
+def office_day_budget_usd() -> float:
+    """The most a day may cost: 70 % of the always-on day's bill (computed, so it follows the model)."""
+    always_on = office_day(auto_pause=False)
+    return round(summarize(always_on.run()).cost_usd * OFFICE_DAY_BUDGET_SHARE, 2)
+
+
+def _judge_office_day(seconds_until_auto_pause: int, prewarm_s: float) -> Verdict:
+    start, end = _office_hours_s()
+    runs = _office_runs(seconds_until_auto_pause, prewarm_s)
+    worst_wait = max(summarize(run, start_s=start, end_s=end).max_latency_s for run in runs)
+    cost = max(summarize(run).cost_usd for run in runs)
+    budget = office_day_budget_usd()
+    if worst_wait > USER_WAIT_TARGET_S:
+        return Verdict(NOT_YET, f"a user waited {worst_wait:.0f} s for a cold start (target: nobody waits more "
+                       f"than {USER_WAIT_TARGET_S:g} s). Look at when the cluster pauses during the day.")
+    if cost > budget:
+        return Verdict(NOT_YET, f"nobody waited, but the day costs ${cost:.2f} (budget ${budget:.2f}): the "
+                       "cluster stays up long after it is needed.")
+    return Verdict(CORRECT, f"no user waited more than {worst_wait:.1f} s and the day costs ${cost:.2f} "
+                   f"(budget ${budget:.2f}).")
+
+
+office_day_exercise = Exercise(
+    name="office_day",
+    judge=_judge_office_day,
+    hints=(
+        "Run the panel with your settings and find every resume_started marker: who was waiting for it?",
+        "The morning cold start can be paid by the warm-up job, if it runs early enough to finish resuming "
+        "(cold starts reach about a minute and a half) and late enough that the cluster has not paused again.",
+        "Lunch leaves the cluster idle for a while: the pause timeout decides whether the first user after "
+        "lunch meets a cold start. Longer is safer, but every idle hour in the evening is billed.",
+    ),
+)

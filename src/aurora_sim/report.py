@@ -1,0 +1,91 @@
+"""A run's key numbers in one object, so notebook prose, widgets and checkers quote the same computed values.
+
+Example:
+    >>> from aurora_sim.scenarios import flash_sale
+    >>> s = summarize(flash_sale(min_capacity=4).run(), start_s=600, end_s=1800)
+    >>> s.failed, s.scale_failures
+    (0, 0)
+    >>> s.p95_latency_ms < 1000
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .costs import acu_hours, billed_acu_hours, cost_usd
+from .simulation import Run
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What happened in a run (requests counted by submit time within ``[start_s, end_s)``)."""
+
+    requests: int
+    failed: int
+    p50_latency_ms: float
+    p95_latency_ms: float
+    max_latency_s: float
+    scale_ups: int
+    scale_downs: int
+    scale_failures: int
+    forced_scalings: int
+    aborted: int
+    pauses: int
+    resumes: int
+    cold_start_s: float
+    paused_s: float
+    max_capacity_acu: int
+    acu_hours: float
+    billed_acu_hours: float
+    cost_usd: float
+
+    def describe(self) -> str:
+        """One short HTML line for a widget panel."""
+        parts = [f"<b>p95 latency</b> {_ms(self.p95_latency_ms)}", f"<b>failed</b> {self.failed:,} of "
+                 f"{self.requests:,}", f"<b>scale-ups</b> {self.scale_ups}",
+                 f"<b>failed scalings</b> {self.scale_failures}", f"<b>pauses</b> {self.pauses}"]
+        if self.resumes:
+            parts.append(f"<b>longest cold start</b> {self.cold_start_s:.0f} s")
+        parts.append(f"<b>cost</b> ${self.cost_usd:.2f} ({self.billed_acu_hours:.2f} ACU-h)")
+        return " · ".join(parts)
+
+
+def _ms(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return f"{value / 1000:.1f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+def summarize(run: Run, *, start_s: float = 0.0, end_s: float | None = None) -> Summary:
+    """Count, latency, scaling, pause and cost figures of ``run``; requests limited to ``[start_s, end_s)``."""
+    end_s = run.duration_s if end_s is None else end_s
+    requests, failed, p50, p95, longest = run.sql(
+        "SELECT count(*), count(*) FILTER (WHERE outcome <> 'ok'), "
+        "quantile_cont(latency_s, 0.5) FILTER (WHERE outcome = 'ok'), "
+        "quantile_cont(latency_s, 0.95) FILTER (WHERE outcome = 'ok'), max(latency_s) "
+        "FROM requests WHERE submitted_s >= $1 AND submitted_s < $2", params=[start_s, end_s]).fetchall()[0]
+    kinds = dict(run.sql("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+    ups, downs = run.sql(
+        "SELECT count(*) FILTER (WHERE capacity_to > capacity_from), count(*) FILTER (WHERE capacity_to < "
+        "capacity_from) FROM events WHERE kind = 'scale_completed'").fetchall()[0]
+    cold = run.sql(
+        "SELECT max(r.latency_s) FROM requests r JOIN events e ON e.kind = 'resume_started' "
+        "AND r.submitted_s <= e.time_s + 1e-9 AND r.finished_s >= e.time_s").fetchall()[0][0]
+    paused_s, max_capacity = run.sql(
+        "SELECT sum(CASE WHEN state = 'paused' THEN least(coalesce(next_s, $1), $1) - time_s ELSE 0 END), "
+        "max(capacity_acu) FROM (SELECT time_s, state, capacity_acu, lead(time_s) OVER (ORDER BY seq) "
+        "AS next_s FROM capacity WHERE time_s <= $1)", params=[run.duration_s]).fetchall()[0]
+    return Summary(
+        requests=requests, failed=failed, p50_latency_ms=_nan(p50) * 1000, p95_latency_ms=_nan(p95) * 1000,
+        max_latency_s=_nan(longest), scale_ups=ups, scale_downs=downs,
+        scale_failures=kinds.get("scale_failed", 0), forced_scalings=kinds.get("scale_forced", 0),
+        aborted=kinds.get("transaction_aborted", 0), pauses=kinds.get("paused", 0),
+        resumes=kinds.get("resumed", 0), cold_start_s=_nan(cold), paused_s=float(paused_s or 0.0),
+        max_capacity_acu=int(max_capacity), acu_hours=float(acu_hours(run)),
+        billed_acu_hours=float(billed_acu_hours(run)), cost_usd=float(cost_usd(run)))
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)

@@ -1,0 +1,133 @@
+"""Named workloads the notebooks, checks and benchmarks share, so a lesson and its test see the same run.
+
+A ``Scenario`` bundles a config, a workload and how long to run; ``run()`` simulates it (cached, since
+every part is frozen and hashable).
+
+Example:
+    >>> sale = flash_sale(min_capacity=4)
+    >>> sale.config.min_capacity, sale.duration_s
+    (4, 3600)
+    >>> sale.run().sql("SELECT count(*) FROM events WHERE kind = 'scale_failed'").fetchall()
+    [(0,)]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from .config import ClusterConfig, ModelAssumptions
+from .simulation import Run, simulate
+from .workload import IdleConnection, Workload
+
+SPIKE_START_S, SPIKE_END_S = 600, 1800
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """A config, a workload and a duration: everything ``simulate`` needs, with a name and a story."""
+
+    name: str
+    description: str
+    config: ClusterConfig
+    workload: Workload
+    duration_s: float
+    metrics_period_s: float = 60
+    seed: int = 7
+    assumptions: ModelAssumptions = field(default_factory=ModelAssumptions)
+
+    def run(self) -> Run:
+        """Simulate the scenario (cached: the same scenario returns the same ``Run`` object)."""
+        return _run(self.config, self.workload, self.duration_s, self.seed, self.metrics_period_s,
+                    self.assumptions)
+
+    def replace(self, **changes: object) -> Scenario:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+@lru_cache(maxsize=128)
+def _run(config: ClusterConfig, workload: Workload, duration_s: float, seed: int, metrics_period_s: float,
+         assumptions: ModelAssumptions) -> Run:
+    return simulate(config, workload, duration_s=duration_s, seed=seed, metrics_period_s=metrics_period_s,
+                    assumptions=assumptions)
+
+
+def flash_sale(*, min_capacity: int = 1, max_capacity: int = 16, spike_rps: float = 48.0, base_rps: float = 2.0,
+               ramp_s: float = 0, timeout_action: str = "RollbackCapacityChange", query_cpu_s: float = 0.05,
+               engine: str = "aurora-mysql") -> Scenario:
+    """Notebook 02: a quiet shop, then a 20-minute sale at ``spike_rps`` from minute 10 to minute 30.
+
+    With the defaults the sale asks for 2.4 ACUs of CPU: a 1-ACU cluster is pinned at 100 % and too busy to
+    find a scaling point. ``ramp_s`` > 0 lets the load climb in 60-s steps instead of jumping.
+    """
+    segments = [(0, SPIKE_START_S, base_rps)]
+    steps = int(ramp_s // 60)
+    for k in range(steps):
+        rate = base_rps + (spike_rps - base_rps) * (k + 1) / (steps + 1)
+        segments.append((SPIKE_START_S + 60 * k, SPIKE_START_S + 60 * (k + 1), rate))
+    segments += [(SPIKE_START_S + 60 * steps, SPIKE_END_S, spike_rps), (SPIKE_END_S, 3600, base_rps)]
+    return Scenario(
+        name="flash_sale",
+        description=f"{base_rps:g} req/s, then {spike_rps:g} req/s from minute 10 to 30",
+        config=ClusterConfig(engine=engine, min_capacity=min_capacity, max_capacity=max_capacity,
+                             timeout_action=timeout_action),
+        workload=Workload(segments=segments, query_cpu_s=query_cpu_s),
+        duration_s=3600,
+    )
+
+
+DAY_START_H, DAY_END_H = 6, 22
+OFFICE_HOURS_H = ((9.0, 12.0), (12.75, 17.0))  # users at work, with a 45-minute lunch break
+
+
+def office_day(*, seconds_until_auto_pause: int = 300, auto_pause: bool = True, prewarm_s: float = 0,
+               monitoring_agent: bool = False, rps: float = 0.5, min_capacity: int = 2) -> Scenario:
+    """Notebook 03: an internal app used 09:00–12:00 and 12:45–17:00, simulated from 06:00 to 22:00.
+
+    Time 0 is 06:00. ``prewarm_s`` > 0 runs a scheduled warm-up job (connect, ``SELECT 1``, disconnect)
+    that long before 09:00, so the cold start happens before anyone is waiting. ``monitoring_agent``
+    holds one idle connection all day, which keeps the cluster from ever pausing.
+    """
+    day_start_s = DAY_START_H * 3600
+    segments = [(a * 3600 - day_start_s, b * 3600 - day_start_s, rps) for a, b in OFFICE_HOURS_H]
+    duration_s = (DAY_END_H - DAY_START_H) * 3600
+    blocking = []
+    if prewarm_s > 0:
+        blocking.append(IdleConnection(start_s=segments[0][0] - prewarm_s, duration_s=1.0))
+    if monitoring_agent:
+        blocking.append(IdleConnection(start_s=0, duration_s=duration_s))
+    return Scenario(
+        name="office_day",
+        description=f"{rps:g} req/s during office hours, 06:00–22:00",
+        config=ClusterConfig(min_capacity=min_capacity, max_capacity=16, auto_pause=auto_pause,
+                             seconds_until_auto_pause=seconds_until_auto_pause),
+        workload=Workload(segments=segments, query_cpu_s=0.02, blocking=blocking),
+        duration_s=duration_s,
+    )
+
+
+def tour() -> Scenario:
+    """Notebook 00: one hour in five stages — quiet, busy (scale up), quiet (scale down), idle (pause), back."""
+    return Scenario(
+        name="tour",
+        description="quiet, busy, quiet, idle, back again",
+        config=ClusterConfig(min_capacity=1, max_capacity=8),
+        workload=Workload(segments=[(0, 300, 5.0), (300, 480, 25.0), (480, 1200, 35.0), (1200, 2100, 5.0),
+                                    (3000, 3600, 5.0)], query_cpu_s=0.03),
+        duration_s=3600,
+    )
+
+
+def week_with_auto_pause(*, rps: float = 2.0) -> Scenario:
+    """The benchmark's 7-day run: office hours every day, idle (and paused) at night."""
+    segments = [(day * 86_400 + 8 * 3600, day * 86_400 + 18 * 3600, rps) for day in range(7)]
+    return Scenario(
+        name="week_with_auto_pause",
+        description=f"{rps:g} req/s from 08:00 to 18:00 for seven days",
+        config=ClusterConfig(),
+        workload=Workload(segments=segments),
+        duration_s=7 * 86_400,
+        metrics_period_s=300,
+    )
