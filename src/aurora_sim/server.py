@@ -23,6 +23,7 @@ import numpy as np
 
 PENDING, OK, ERROR = 0, 1, 2
 NO_ERROR, TOO_MANY_CONNECTIONS, FORCED_SCALING = 0, 1, 2
+_SMALL = 16  # below this many requests, plain Python beats numpy's per-call overhead
 
 
 class QueueServer:
@@ -89,26 +90,33 @@ class QueueServer:
         arrival = self.arrival_s[first:stop]
         cost = self.cost[first:stop]
         at_service = self.service + self.rate * (arrival - t0)
-        tail = float(self._done_at[-1]) if len(self._ids) else -np.inf
-        total = np.cumsum(cost)
-        done_at = total + np.maximum(np.maximum.accumulate(at_service - total + cost), tail)
-        # Connections each arrival would see, itself included, if every arrival were admitted.
-        everything = np.concatenate((self._done_at, done_at))
-        open_before = len(self._done_at) + np.arange(len(arrival)) - np.searchsorted(
-            everything, at_service, side="right")
-        if (open_before + 1 + self.held).max() > self._max_connections():
+        if stop - first <= _SMALL:
             ids, done_at = self._admit_one_by_one(first, at_service, cost)
         else:
-            ids = np.arange(first, stop)
+            ids, done_at = self._admit_batch(first, stop, at_service, cost)
         self._ids = np.concatenate((self._ids, ids))
         self._done_at = np.concatenate((self._done_at, done_at))
         self._start_at = np.concatenate((self._start_at, done_at - self.cost[ids]))
         if len(ids):
             self.last_open_s = max(self.last_open_s, float(self.arrival_s[ids[-1]]))
 
+    def _admit_batch(self, first: int, stop: int, at_service: np.ndarray,
+                     cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tail = float(self._done_at[-1]) if len(self._ids) else -np.inf
+        total = np.cumsum(cost)
+        done_at = total + np.maximum(np.maximum.accumulate(at_service - total + cost), tail)
+        # Connections each arrival would see, itself included, if every arrival were admitted.
+        everything = np.concatenate((self._done_at, done_at))
+        open_before = len(self._done_at) + np.arange(stop - first) - np.searchsorted(
+            everything, at_service, side="right")
+        if (open_before + 1 + self.held).max() > self._max_connections():
+            return self._admit_one_by_one(first, at_service, cost)
+        return np.arange(first, stop), done_at
+
     def _admit_one_by_one(self, first: int, at_service: np.ndarray,
                           cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Slow path at the connection limit: a refusal changes what every later arrival sees."""
+        """One at a time: for a few arrivals (faster than numpy), or at the connection limit, where a refusal
+        changes what every later arrival sees."""
         limit = self._max_connections() - self.held
         queue = self._done_at.tolist()
         admitted = []
@@ -124,6 +132,9 @@ class QueueServer:
         return np.array(admitted, dtype=np.int64), np.array(queue[len(queue) - new:])
 
     def _serve(self, t0: float, t1: float, s0: float, s1: float) -> None:
+        if len(self._ids) <= _SMALL:
+            self._serve_few(t0, t1, s0, s1)
+            return
         done_at, start_at = self._done_at, self._start_at
         self.work_done += float(np.clip(np.minimum(done_at, s1) - np.maximum(start_at, s0), 0, None).sum())
         finished = int(np.searchsorted(done_at, s1, side="right"))
@@ -139,6 +150,26 @@ class QueueServer:
         if finished:
             self._ids, self._done_at, self._start_at = (
                 self._ids[finished:], done_at[finished:], start_at[finished:])
+
+    def _serve_few(self, t0: float, t1: float, s0: float, s1: float) -> None:
+        """``_serve`` in plain Python: for a handful of pending requests numpy's call overhead dominates."""
+        finished = 0
+        for request, done, start in zip(self._ids.tolist(), self._done_at.tolist(), self._start_at.tolist(),
+                                        strict=True):
+            self.work_done += max(0.0, min(done, s1) - max(start, s0))
+            arrived = max(float(self.arrival_s[request]), t0)
+            if done <= s1:
+                finish = t0 + (done - s0) / self.rate
+                self.finish_s[request] = finish
+                self.outcome[request] = OK
+                self.last_close_s = max(self.last_close_s, finish)
+                self.connection_seconds += finish - arrived
+                finished += 1
+            else:
+                self.connection_seconds += t1 - arrived
+        if finished:
+            self._ids, self._done_at, self._start_at = (
+                self._ids[finished:], self._done_at[finished:], self._start_at[finished:])
 
     def abort_all(self, now: float) -> np.ndarray:
         """End every pending request with the forced-scaling error; returns their ids."""

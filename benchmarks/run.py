@@ -1,0 +1,127 @@
+"""`make bench`: wall times against the budgets of DESIGN §8, printed as a table.
+
+Every figure is the median of several runs with the run cache cleared, so it is what a learner waits
+for the first time a slider lands on a value. The raw simpy floor is the time simpy alone needs for
+the same number of process wake-ups, measured in the same run.
+
+    python benchmarks/run.py [--repeat 7] [--skip-notebooks]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import simpy
+
+from aurora_sim import ClusterConfig, ModelAssumptions, Workload, simulate, widgets
+from aurora_sim.scenarios import _run, week_with_auto_pause
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def median_s(work: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        _run.cache_clear()
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def simpy_floor_s(duration_s: float, metrics_period_s: float, repeat: int) -> float:
+    """simpy alone, waking a controller every 5 s and a sampler every metrics period for ``duration_s``."""
+    period = ModelAssumptions().controller_period_s
+
+    def ticker(env: simpy.Environment, step: float):
+        while True:
+            yield env.timeout(step)
+
+    def work() -> None:
+        env = simpy.Environment()
+        env.process(ticker(env, period))
+        env.process(ticker(env, metrics_period_s))
+        env.run(until=duration_s)
+
+    return median_s(work, repeat)
+
+
+def panel_callback(panel: widgets.Panel, **changes: object) -> Callable[[], object]:
+    values = {**panel.values(), **changes}
+    return lambda: panel.update(**values)
+
+
+def rows(repeat: int) -> list[tuple[str, float, float, float]]:
+    """(what, median seconds, simpy floor seconds, budget seconds)."""
+    sale, day = widgets.minimum_capacity_panel(), widgets.pause_resume_panel()
+    week = week_with_auto_pause()
+    bulk = Workload(segments=[(0, 3600, 100.0)], query_cpu_s=0.005)
+    rows_10k = Workload(segments=[(0, 1800, 5.5)])
+    result = []
+    for label, work, duration, period, budget in [
+        ("02 callback, default (min 1 ACU)", panel_callback(sale), 3600, 60, 0.150),
+        ("02 callback, extreme (max sale, ramp)", panel_callback(sale, spike_rps=100.0, ramp_s=600), 3600, 60, 0.5),
+        ("02 callback, extreme (min 256 ACU)", panel_callback(sale, min_capacity=256, max_capacity=256), 3600, 60,
+         0.5),
+        ("03 callback, default (pause 300 s)", panel_callback(day), 57_600, 60, 0.150),
+        ("03 callback, extreme (pause 1 day, agent)",
+         panel_callback(day, seconds_until_auto_pause=86_400, monitoring_agent=True), 57_600, 60, 0.5),
+        ("1 h at 100 req/s (360 k requests)", lambda: simulate(ClusterConfig(), bulk, duration_s=3600), 3600, 60,
+         0.150),
+        ("30 min, every request a row (~10 k)", lambda: simulate(ClusterConfig(), rows_10k, duration_s=1800), 1800,
+         60, 0.150),
+        ("7 days with auto-pause", lambda: week.run(), week.duration_s, week.metrics_period_s, 2.0),
+    ]:
+        result.append((label, median_s(work, repeat), simpy_floor_s(duration, period, repeat), budget))
+    return result
+
+
+def notebook_suite_s() -> tuple[float, float, int]:
+    """(nbmake over notebooks/, nbmake over as many empty notebooks, count) in seconds."""
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    empty = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                        "source": "import aurora_sim"}],
+             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+             "nbformat": 4, "nbformat_minor": 5}
+    with tempfile.TemporaryDirectory() as folder:
+        for i in range(len(notebooks)):
+            Path(folder, f"empty_{i}.ipynb").write_text(json.dumps(empty))
+        baseline = _time_nbmake(sorted(Path(folder).glob("*.ipynb")))
+    return _time_nbmake(notebooks), baseline, len(notebooks)
+
+
+def _time_nbmake(paths: list[Path]) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbmake", *map(str, paths)],
+                   check=True, capture_output=True, cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--skip-notebooks", action="store_true")
+    args = parser.parse_args()
+    print(f"{'scenario':44} {'median':>9} {'simpy floor':>12} {'budget':>8}  verdict")
+    for label, seconds, floor, budget in rows(args.repeat):
+        verdict = "ok" if seconds <= budget else "OVER BUDGET"
+        print(f"{label:44} {seconds * 1000:7.0f}ms {floor * 1000:10.1f}ms {budget * 1000:6.0f}ms  {verdict}")
+    if not args.skip_notebooks:
+        suite, baseline, count = notebook_suite_s()
+        ratio = suite / baseline if baseline else math.inf
+        verdict = "ok" if ratio <= 2 else "OVER BUDGET"
+        print(f"{f'nbmake, {count} notebooks':44} {suite:8.1f}s {f'{count} empty: {baseline:.1f}s':>12} "
+              f"{'2x':>8}  {verdict} ({ratio:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
