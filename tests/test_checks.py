@@ -1,0 +1,62 @@
+"""Exercise checkers: 'not attempted' as shipped, 'correct' for the reference solution, never the answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from aurora_sim import checks, facts
+
+# Reference solutions, found by simulation (the checker recomputes them; these pin the lesson's story).
+MINIMUM_CAPACITY_SOLUTION = 4
+OFFICE_DAY_SOLUTION = (3600, 120)
+
+
+@pytest.mark.parametrize("exercise", [checks.minimum_capacity, checks.office_day_exercise], ids=lambda e: e.name)
+def test_placeholder_is_not_attempted(exercise: checks.Exercise) -> None:
+    verdict = exercise.check(None) if exercise.name == "minimum_capacity" else exercise.check(None, None)
+    assert verdict.status == checks.NOT_ATTEMPTED
+    assert "Not attempted" in str(verdict)
+
+
+def test_minimum_capacity_reference_solution_is_correct() -> None:
+    verdict = checks.minimum_capacity.check(MINIMUM_CAPACITY_SOLUTION)
+    assert verdict.status == checks.CORRECT, verdict.message
+
+
+@pytest.mark.parametrize("answer", [c for c in facts.CAPACITY_LADDER["aurora-mysql"] if c != 4][:5])
+def test_minimum_capacity_other_rungs_are_not_yet_and_do_not_reveal_the_answer(answer: int) -> None:
+    verdict = checks.minimum_capacity.check(answer)
+    assert verdict.status == checks.NOT_YET
+    assert f"{MINIMUM_CAPACITY_SOLUTION} ACU" not in verdict.message
+
+
+def test_minimum_capacity_invalid_answer_is_not_yet_with_the_rule() -> None:
+    verdict = checks.minimum_capacity.check(3)
+    assert verdict.status == checks.NOT_YET
+    assert "not on the aurora-mysql ladder" in verdict.message
+
+
+def test_office_day_reference_solution_is_correct() -> None:
+    verdict = checks.office_day_exercise.check(*OFFICE_DAY_SOLUTION)
+    assert verdict.status == checks.CORRECT, verdict.message
+
+
+@pytest.mark.parametrize(("pause_s", "prewarm_s", "why"), [
+    (300, 0, "waited"),        # the default: users meet cold starts
+    (300, 120, "waited"),      # the warm-up helps the morning, but lunch still pauses
+    (86_400, 120, "costs"),    # never pauses after work: over budget
+])
+def test_office_day_wrong_answers_say_why(pause_s: int, prewarm_s: int, why: str) -> None:
+    verdict = checks.office_day_exercise.check(pause_s, prewarm_s)
+    assert verdict.status == checks.NOT_YET
+    assert why in verdict.message
+
+
+def test_hints_go_from_gentle_to_direct() -> None:
+    for exercise in (checks.minimum_capacity, checks.office_day_exercise):
+        assert exercise.hint(1) != exercise.hint(len(exercise.hints))
+        assert exercise.hint(99) == exercise.hints[-1]
+
+
+def test_verdict_renders_as_markdown() -> None:
+    assert checks.Verdict(checks.CORRECT, "well done")._repr_markdown_() == "**✅ Correct: well done**"
