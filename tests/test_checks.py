@@ -60,3 +60,16 @@ def test_hints_go_from_gentle_to_direct() -> None:
 
 def test_verdict_renders_as_markdown() -> None:
     assert checks.Verdict(checks.CORRECT, "well done")._repr_markdown_() == "**✅ Correct: well done**"
+
+
+def test_tour_resume_minute_reads_the_event_log() -> None:
+    from aurora_sim import scenarios
+
+    events = scenarios.tour().run().sql("SELECT kind, time_s / 60 FROM events WHERE kind LIKE 'resum%'").fetchall()
+    minutes = dict(events)
+    assert checks.tour_resume_minute.check(None).status == checks.NOT_ATTEMPTED
+    assert checks.tour_resume_minute.check(minutes["resumed"]).status == checks.CORRECT
+    began = checks.tour_resume_minute.check(minutes["resume_started"])
+    assert began.status == checks.NOT_YET and "resume began" in began.message
+    assert checks.tour_resume_minute.check(minutes["resumed"] * 60).status == checks.NOT_YET
+    assert checks.tour_resume_minute.check("soon").status == checks.NOT_YET

@@ -15,7 +15,7 @@ def _extremes(slider: ipw.ValueWidget) -> list[object]:
     if isinstance(slider, ipw.FloatSlider):
         return [slider.min, slider.max]
     if isinstance(slider, ipw.ToggleButtons):
-        return list(slider.options)
+        return [option[1] if isinstance(option, tuple) else option for option in slider.options]
     if isinstance(slider, ipw.Checkbox):
         return [False, True]
     raise AssertionError(f"no extremes known for {type(slider).__name__}")

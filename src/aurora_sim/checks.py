@@ -12,13 +12,15 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
 from . import facts
+from .config import ModelAssumptions
 from .report import Summary, summarize
-from .scenarios import DAY_START_H, OFFICE_HOURS_H, SPIKE_END_S, SPIKE_START_S, flash_sale, office_day
+from .scenarios import DAY_START_H, OFFICE_HOURS_H, SPIKE_END_S, SPIKE_START_S, flash_sale, office_day, tour
 
 CORRECT, NOT_YET, NOT_ATTEMPTED = "correct", "not yet", "not attempted"
 
@@ -54,7 +56,7 @@ class Exercise:
         try:
             return self.judge(*answer)
         except (TypeError, ValueError) as error:
-            return Verdict(NOT_YET, f"that answer is not a valid setting: {error}")
+            return Verdict(NOT_YET, f"that answer is not valid: {error}")
 
     def hint(self, number: int = 1) -> str:
         """Hint ``number`` (1-based); the last one is the most direct."""
@@ -108,12 +110,18 @@ minimum_capacity = Exercise(
 
 USER_WAIT_TARGET_S = 2.0
 OFFICE_DAY_BUDGET_SHARE = 0.7
-OFFICE_DAY_SEEDS = (7, 11, 23)  # several resume draws: a warm-up must beat a slow cold start too
+
+
+def _slowest_resume() -> ModelAssumptions:
+    """Every cold start as slow as the model allows: a warm-up job must beat the worst case, not the typical one."""
+    slowest = ModelAssumptions().resume_max_s
+    return ModelAssumptions(resume_min_s=slowest, resume_median_s=slowest, resume_p95_s=slowest,
+                            resume_max_s=slowest)
 
 
 def _office_runs(seconds_until_auto_pause: int, prewarm_s: float) -> list:
     base = office_day(seconds_until_auto_pause=seconds_until_auto_pause, prewarm_s=prewarm_s)
-    return [base.replace(seed=seed).run() for seed in OFFICE_DAY_SEEDS]
+    return [base.run(), base.replace(assumptions=_slowest_resume()).run()]
 
 
 def _office_hours_s() -> tuple[float, float]:
@@ -152,5 +160,47 @@ office_day_exercise = Exercise(
         "(cold starts reach about a minute and a half) and late enough that the cluster has not paused again.",
         "Lunch leaves the cluster idle for a while: the pause timeout decides whether the first user after "
         "lunch meets a cold start. Longer is safer, but every idle hour in the evening is billed.",
+    ),
+)
+
+
+# --- notebook 00: read the tour's event log ---------------------------------------------------------------
+
+RESUME_MINUTE_TOLERANCE_MIN = 0.5
+
+
+def _tour_event_minute(kind: str) -> float:
+    """Minute of the tour's first ``kind`` event (the tour pauses and resumes once)."""
+    time_s = tour().run().sql("SELECT min(time_s) FROM events WHERE kind = $1", params=[kind]).fetchall()[0][0]
+    return time_s / 60
+
+
+def _judge_tour_resume_minute(minute: float) -> Verdict:
+    if isinstance(minute, bool) or not isinstance(minute, numbers.Real):
+        raise TypeError(f"my_resume_minute={minute!r} must be a number of minutes, such as 12.5")
+    minute = float(minute)
+    resumed, started = _tour_event_minute("resumed"), _tour_event_minute("resume_started")
+    duration_min = tour().duration_s / 60
+    if minute > duration_min:
+        return Verdict(NOT_YET, f"{minute:g} is past the end of the {duration_min:g}-minute tour: did you give "
+                       "seconds? `time_s` is in seconds; divide it by 60.")
+    if abs(minute - started) <= RESUME_MINUTE_TOLERANCE_MIN and abs(minute - started) < abs(minute - resumed):
+        return Verdict(NOT_YET, f"minute {minute:g} is when the resume began (`resume_started`). The cluster is "
+                       "back in service at the `resumed` event.")
+    if abs(minute - resumed) <= RESUME_MINUTE_TOLERANCE_MIN:
+        return Verdict(CORRECT, f"the cluster was back at minute {minute:g}. The first request after the idle "
+                       f"stage waited through a cold start of {(resumed - started) * 60:.0f} s.")
+    return Verdict(NOT_YET, f"nothing resumed at minute {minute:g}. Look for `kind = 'resumed'` in the events "
+                   "table, and give its time_s in minutes.")
+
+
+tour_resume_minute = Exercise(
+    name="tour_resume_minute",
+    judge=_judge_tour_resume_minute,
+    hints=(
+        "The event log is the `events` table. You want the `resumed` event: the moment the cluster is back, "
+        "not the moment it starts resuming.",
+        "`run.sql(\"SELECT time_s / 60 FROM events WHERE kind = 'resumed'\").fetchall()` returns a list with one "
+        "tuple; its first value is the minute.",
     ),
 )

@@ -123,6 +123,11 @@ RDS_EVENT_MESSAGES = MappingProxyType(
     }
 )
 
+# --- Life cycle -----------------------------------------------------------------------------------------------
+
+V1_NO_NEW_CLUSTERS_DATE = "2025-01-08"
+V1_END_OF_LIFE_DATE = "2025-03-31"
+
 # --- Prices (us-east-1) ---------------------------------------------------------------------------------------
 
 PRICE_PER_ACU_HOUR_USD = 0.06
@@ -170,6 +175,8 @@ SOURCES = MappingProxyType(
         "MEASURED_RESUME_S": Source("3P", "agostbiro/aurora-serverless-latencies cold_starts.csv (113 samples)"),
         "RDS_EVENT_IDS": Source("DOC", "UG USER_Events.Messages.md"),
         "RDS_EVENT_MESSAGES": Source("DOC", "UG USER_Events.Messages.md (paraphrased where AWS gives no text)"),
+        "V1_NO_NEW_CLUSTERS_DATE": Source("DOC", "UG setting-capacity page banner: no new v1 clusters since"),
+        "V1_END_OF_LIFE_DATE": Source("DOC", "UG setting-capacity page banner: v1 end of life"),
         "PRICE_PER_ACU_HOUR_USD": Source("3P", "takayukii.me quoting the AWS pricing page (2018), us-east-1"),
         "MIN_BILLED_S_PER_ACTIVATION": Source("3P", "AWS FAQ line quoted by takayukii.me (2018), unverified"),
         "PRICE_PER_ACU_HOUR_V2_USD": Source("3P", "c3x.dev, factualminds (v2, us-east-1)"),

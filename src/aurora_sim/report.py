@@ -20,7 +20,8 @@ from .simulation import Run
 
 @dataclass(frozen=True)
 class Summary:
-    """What happened in a run (requests counted by submit time within ``[start_s, end_s)``)."""
+    """What happened in a run: request figures for requests submitted within ``[start_s, end_s)``; event counts,
+    cold start, paused time and cost over the whole run."""
 
     requests: int
     failed: int

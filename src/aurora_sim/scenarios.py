@@ -82,6 +82,17 @@ DAY_START_H, DAY_END_H = 6, 22
 OFFICE_HOURS_H = ((9.0, 12.0), (12.75, 17.0))  # users at work, with a 45-minute lunch break
 
 
+def office_clock(time_s: float) -> str:
+    """The wall-clock time ("HH:MM") of an office-day run's ``time_s`` (time 0 is 06:00).
+
+    Example:
+        >>> office_clock(3 * 3600 + 90)
+        '09:01'
+    """
+    minutes = int((DAY_START_H * 3600 + time_s) // 60)
+    return f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"
+
+
 def office_day(*, seconds_until_auto_pause: int = 300, auto_pause: bool = True, prewarm_s: float = 0,
                monitoring_agent: bool = False, rps: float = 0.5, min_capacity: int = 2) -> Scenario:
     """Notebook 03: an internal app used 09:00–12:00 and 12:45–17:00, simulated from 06:00 to 22:00.

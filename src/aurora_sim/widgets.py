@@ -128,6 +128,7 @@ def setup_check_panel() -> widgets.VBox:
 # --- notebook 02 -------------------------------------------------------------------------------------------
 
 SPIKE_RPS_RANGE = (10.0, 100.0)
+_SHORT_ACTION = {"RollbackCapacityChange": "Rollback", "ForceApplyCapacityChange": "Force apply"}
 
 
 def minimum_capacity_demo(min_capacity: int = 1, max_capacity: int = 16, spike_rps: float = 48.0,
@@ -148,8 +149,9 @@ def minimum_capacity_panel(min_capacity: int = 1) -> Panel:
         "spike_rps": widgets.FloatSlider(value=48.0, min=SPIKE_RPS_RANGE[0], max=SPIKE_RPS_RANGE[1], step=2.0,
                                          description="sale requests/s", continuous_update=False, style=_STYLE,
                                          layout=_WIDE),
-        "timeout_action": widgets.ToggleButtons(options=list(facts.TIMEOUT_ACTIONS), value=facts.DEFAULT_TIMEOUT_ACTION,
-                                                description="timeout action", style=_STYLE),
+        "timeout_action": widgets.ToggleButtons(options=[(_SHORT_ACTION[a], a) for a in facts.TIMEOUT_ACTIONS],
+                                                value=facts.DEFAULT_TIMEOUT_ACTION, description="timeout action",
+                                                style=_STYLE),
         "ramp_s": widgets.SelectionSlider(options=[0, 300, 600], value=0, description="ramp-up (s)",
                                           continuous_update=False, style=_STYLE, layout=_WIDE),
     }
@@ -178,6 +180,7 @@ def pause_resume_panel(draw: Callable[[Run], go.Figure] = plots.timeline) -> Pan
         "prewarm_s": widgets.SelectionSlider(options=list(PREWARM_OPTIONS_S), value=0,
                                              description="warm-up job before 09:00 (s)", continuous_update=False,
                                              style=_STYLE, layout=_WIDE),
-        "monitoring_agent": widgets.Checkbox(value=False, description="monitoring agent holds a connection"),
+        "monitoring_agent": widgets.Checkbox(value=False, description="monitoring agent holds a connection",
+                                             indent=False, layout=widgets.Layout(width="auto")),
     }
     return Panel(controls, pause_resume_demo, draw, title="An office day, 06:00 to 22:00 (time 0 = 06:00)")
