@@ -206,7 +206,7 @@ class Run:
     Example:
         >>> run = simulate(ClusterConfig(), Workload(segments=[(0, 60, 1.0)]), duration_s=60, seed=2)
         >>> run
-        Run(seed=2, duration_s=60, metrics=1, events=0, requests=60)
+        Run(seed=2, duration_s=60, metrics=1, events=0, requests=71)
     """
 
     def __init__(self, *, config: ClusterConfig, workload: Workload, duration_s: float, seed: int,

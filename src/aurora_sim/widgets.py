@@ -9,9 +9,8 @@ Example:
     >>> run = minimum_capacity_demo(min_capacity=4)
     >>> run.config.min_capacity
     4
-    >>> panel = minimum_capacity_panel()
-    >>> len(panel.figure.data) > 0
-    True
+    >>> setup_check_figure(0.5).data[0].name
+    'sin(x - shift)'
 """
 
 from __future__ import annotations

@@ -9,11 +9,11 @@ Example:
     >>> wl = Workload(segments=[(0, 600, 5.0), (600, 1800, 120.0)],
     ...               blocking=[LongTransaction(start_s=700, duration_s=900)])
     >>> wl.expected_requests
-    144000.0
-    >>> Workload(segments=[(0, -5, 1.0)])
+    147000.0
+    >>> Workload(segments=[(60, 30, 1.0)])
     Traceback (most recent call last):
     ...
-    ValueError: segments[0]=(0, -5, 1.0) must have start_s < end_s
+    ValueError: segments[0]=(60, 30, 1.0) must have start_s < end_s
 """
 
 from __future__ import annotations
