@@ -250,7 +250,9 @@ class Cluster:
     def _still_idle_since(self, idle_since: float) -> bool:
         self._sync()
         opened = max(self.server.last_open_s, self._last_blocker_open_s)
-        return self.connections == 0 and opened <= idle_since and not self._pausing
+        # A connection requested at this very instant wins over the pause timer.
+        requested_now = self.next_demand_s() <= self.env.now
+        return self.connections == 0 and opened <= idle_since and not self._pausing and not requested_now
 
     def _pause_countdown(self, idle_since: float):
         yield self.env.timeout(max(0.0, idle_since + self.config.seconds_until_auto_pause - self.env.now))

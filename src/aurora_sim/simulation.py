@@ -143,11 +143,13 @@ def _tables(cluster: Cluster, duration_s: float, period: float,
         "error": error,
     })
     events = pd.DataFrame(cluster.events, columns=["time_s", "kind", "capacity_from", "capacity_to", "message"])
+    events["time_s"] = events["time_s"].astype(float)
     events.insert(0, "seq", np.arange(len(events), dtype=np.int64))
     events.insert(3, "rds_event_id", events["kind"].map(facts.RDS_EVENT_IDS))
     for column in ("capacity_from", "capacity_to"):
         events[column] = events[column].astype("Int64")
     capacity = pd.DataFrame(cluster.capacity_log, columns=["time_s", "state", "capacity_acu"])
+    capacity["time_s"] = capacity["time_s"].astype(float)
     capacity.insert(0, "seq", np.arange(len(capacity), dtype=np.int64))
     return {"metrics": _metrics(cluster, server, latency, duration_s, period, end_of_metrics),
             "events": events, "requests": requests, "capacity": capacity}
@@ -171,7 +173,7 @@ def _metrics(cluster: Cluster, server, latency: np.ndarray, duration_s: float, p
     failed = np.bincount(slot[~ok], minlength=rows)
     p50, p95 = _percentiles_by_slot(slot[ok], latency[finished][in_range][ok], rows, (0.50, 0.95))
     return pd.DataFrame({
-        "time_s": samples["time_s"], "state": samples["state"], "capacity_acu": samples["capacity_acu"],
+        "time_s": samples["time_s"].astype(float), "state": samples["state"], "capacity_acu": samples["capacity_acu"],
         "cpu_pct": np.minimum(cpu, 100.0), "connections": samples["connections"],
         "max_connections": samples["max_connections"], "requests_completed": completed,
         "requests_failed": failed, "p50_latency_ms": p50 * 1000, "p95_latency_ms": p95 * 1000,
