@@ -150,12 +150,11 @@ def _event_symbols(rows: pd.DataFrame, kind: str, symbol: str) -> list[str] | st
 
 
 def _event_traces(events: pd.DataFrame, unit_s: float, unit: str, lift_acu: float) -> list[go.Scatter]:
-    """One marker trace per kind; problem events are lifted above the step line so they never hide."""
+    """One marker trace per kind, empty kinds included (hidden from the legend), so every timeline has the same
+    traces and a widget can update them in place; problem events are lifted above the step line."""
     traces = []
     for kind in EVENT_KINDS:
         rows = events[events["kind"] == kind]
-        if rows.empty:
-            continue
         colour, symbol, text = EVENT_STYLE[kind]
         counted = kind in (TRANSACTION_ABORTED, CONNECTION_CLOSED)
         change = [f" ({a} → {b} ACU)" if pd.notna(a) and pd.notna(b) else ""
@@ -172,7 +171,7 @@ def _event_traces(events: pd.DataFrame, unit_s: float, unit: str, lift_acu: floa
             marker={"color": colour, "symbol": _event_symbols(rows, kind, symbol),
                     "size": 14 if kind in PROBLEM_EVENTS else 10, "line": {"color": colour, "width": 2}},
             customdata=hover, hovertemplate=f"%{{x:.2f}} {unit}<br>%{{customdata}}<extra></extra>",
-            cliponaxis=False))
+            cliponaxis=False, showlegend=not rows.empty))
     return traces
 
 
@@ -247,9 +246,7 @@ def _load_panel(fig: go.Figure, run: Run, metrics: pd.DataFrame, unit_s: float, 
     for column, name, colour, dash in (("requests_completed", "served (req/s)", SERVED_COLOUR, "solid"),
                                        ("requests_failed", "failed (req/s)", FAILED_COLOUR, "dot")):
         per_s = metrics[column].to_numpy() / period
-        if column == "requests_failed" and not per_s.any():
-            continue
-        fig.add_trace(go.Scatter(
+        fig.add_trace(go.Scatter(showlegend=column != "requests_failed" or bool(per_s.any()),
             x=x_metrics, y=np.append(per_s, per_s[-1:]), name=name, mode="lines",
             line={"color": colour, "shape": "hv", "width": 2, "dash": dash},
             hovertemplate=f"%{{x:.1f}} {unit}<br>{name.split(' ')[0]} %{{y:.3g}} req/s "
