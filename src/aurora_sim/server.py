@@ -26,7 +26,11 @@ _SMALL = 16  # below this many requests, plain Python beats numpy's per-call ove
 
 
 class QueueServer:
-    """Admits, serves and accounts for every request; knows nothing of pauses or scaling rules."""
+    """Admits, serves and accounts for every request; knows nothing of pauses or scaling rules.
+
+    Pending requests live in plain lists (FIFO order): a lightly loaded cluster has a handful at a time,
+    where Python beats numpy's per-call overhead. Batches of more than ``_SMALL`` go through numpy.
+    """
 
     def __init__(self, arrival_s: np.ndarray, cost_acu_s: np.ndarray,
                  max_connections: Callable[[], float]) -> None:
@@ -40,9 +44,10 @@ class QueueServer:
         self.rate = 0.0  # ACU-seconds of request work served per second
         self.service = 0.0  # cumulative potential service S(now)
         self.next_arrival = 0  # arrivals before this index are admitted or refused
-        self._ids = np.empty(0, dtype=np.int64)  # pending requests, in FIFO order
-        self._done_at = np.empty(0)  # D: service level at which each pending request is done
-        self._start_at = np.empty(0)  # D - cost: service level at which it starts
+        self._ids: list[int] = []  # pending requests, in FIFO order
+        self._arrived: list[float] = []  # their arrival times
+        self._done: list[float] = []  # D: the service level at which each is done
+        self._start: list[float] = []  # D - cost: the service level at which it starts
         self.held = 0  # connections held by blocking operations
         self.work_done = 0.0  # ACU-seconds of request work served so far
         self.connection_seconds = 0.0  # integral of request connections over time
@@ -56,9 +61,9 @@ class QueueServer:
 
     def backlog_s(self) -> float:
         """Seconds the pending work would take to drain at the current rate (inf if stopped with work)."""
-        if not len(self._ids):
+        if not self._ids:
             return 0.0
-        work = float(self._done_at[-1]) - self.service
+        work = self._done[-1] - self.service
         return work / self.rate if self.rate > 0 else float("inf")
 
     def next_arrival_s(self) -> float:
@@ -76,100 +81,98 @@ class QueueServer:
         t0 = self.now
         if t1 <= t0:
             return
-        stop = int(np.searchsorted(self.arrival_s, t1, side="left"))
-        if stop > self.next_arrival:
-            self._admit(t0, self.next_arrival, stop)
+        first = self.next_arrival
+        stop = int(self.arrival_s.searchsorted(t1, side="left"))
+        pending = None
+        if stop > first:
+            at_service = self.service + self.rate * (self.arrival_s[first:stop] - t0)
+            if stop - first > _SMALL:
+                pending = self._admit_batch(first, stop, at_service)
+            else:
+                self._admit_one_by_one(first, at_service)
             self.next_arrival = stop
         s0, s1 = self.service, self.service + self.rate * (t1 - t0)
-        if len(self._ids):
-            self._serve(t0, t1, s0, s1)
+        if pending is None and len(self._ids) > _SMALL:
+            pending = (np.array(self._ids, dtype=np.int64), np.array(self._arrived), np.array(self._done),
+                       np.array(self._start))
+        if pending is not None:
+            self._serve_batch(t0, t1, s0, s1, *pending)
+        elif self._ids:
+            self._serve_few(t0, t1, s0, s1)
         self.now, self.service = t1, s1
 
-    def _admit(self, t0: float, first: int, stop: int) -> None:
-        arrival = self.arrival_s[first:stop]
+    def _admit_batch(self, first: int, stop: int, at_service: np.ndarray) -> tuple[np.ndarray, ...] | None:
+        """Every arrival of the batch at once, unless one would exceed the connection limit; returns the whole
+        pending queue as arrays (ids, arrived, done, start), or None after falling back to one by one."""
         cost = self.cost[first:stop]
-        at_service = self.service + self.rate * (arrival - t0)
-        if stop - first <= _SMALL:
-            ids, done_at = self._admit_one_by_one(first, at_service, cost)
-        else:
-            ids, done_at = self._admit_batch(first, stop, at_service, cost)
-        self._ids = np.concatenate((self._ids, ids))
-        self._done_at = np.concatenate((self._done_at, done_at))
-        self._start_at = np.concatenate((self._start_at, done_at - self.cost[ids]))
-        if len(ids):
-            self.last_open_s = max(self.last_open_s, float(self.arrival_s[ids[-1]]))
-
-    def _admit_batch(self, first: int, stop: int, at_service: np.ndarray,
-                     cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        tail = float(self._done_at[-1]) if len(self._ids) else -np.inf
         total = np.cumsum(cost)
-        done_at = total + np.maximum(np.maximum.accumulate(at_service - total + cost), tail)
+        tail = self._done[-1] if self._done else -np.inf
+        done = total + np.maximum(np.maximum.accumulate(at_service - total + cost), tail)
         # Connections each arrival would see, itself included, if every arrival were admitted.
-        everything = np.concatenate((self._done_at, done_at))
-        open_before = len(self._done_at) + np.arange(stop - first) - np.searchsorted(
-            everything, at_service, side="right")
+        everything = np.concatenate((self._done, done))
+        open_before = len(self._done) + np.arange(stop - first) - everything.searchsorted(at_service, side="right")
         if (open_before + 1 + self.held).max() > self._max_connections():
-            return self._admit_one_by_one(first, at_service, cost)
-        return np.arange(first, stop), done_at
+            self._admit_one_by_one(first, at_service)
+            return None
+        self.last_open_s = max(self.last_open_s, float(self.arrival_s[stop - 1]))
+        return (np.concatenate((np.array(self._ids, dtype=np.int64), np.arange(first, stop))),
+                np.concatenate((self._arrived, self.arrival_s[first:stop])), everything,
+                np.concatenate((self._start, done - cost)))
 
-    def _admit_one_by_one(self, first: int, at_service: np.ndarray,
-                          cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _admit_one_by_one(self, first: int, at_service: np.ndarray) -> None:
         """One at a time: for a few arrivals (faster than numpy), or at the connection limit, where a refusal
         changes what every later arrival sees. While the queue is full, every arrival before the next
         departure is refused in one step (a saturated 1-ACU sale: 0.4 s → 0.05 s)."""
         limit = self._max_connections() - self.held
-        queue = self._done_at.tolist()
-        levels, costs = at_service.tolist(), cost.tolist()
+        queue, ids, arrived, starts = self._done, self._ids, self._arrived, self._start
+        levels = at_service.tolist()
+        costs = self.cost[first:first + len(levels)].tolist()
+        times = self.arrival_s[first:first + len(levels)].tolist()
         head = 0  # queue[:head] had left before the current arrival's service level
-        admitted: list[int] = []
         k, count = 0, len(levels)
         while k < count:
             level = levels[k]
             while head < len(queue) and queue[head] <= level:
                 head += 1
             if len(queue) - head >= limit:
-                resume_at = (int(np.searchsorted(at_service, queue[head], side="left"))
-                             if head < len(queue) else count)
+                resume_at = int(at_service.searchsorted(queue[head], side="left")) if head < len(queue) else count
                 self._refuse(first + k, first + max(resume_at, k + 1))
                 k = max(resume_at, k + 1)
                 continue
-            queue.append(max(level, queue[-1] if queue else level) + costs[k])
-            admitted.append(first + k)
+            start = max(level, queue[-1]) if queue else level
+            queue.append(start + costs[k])
+            starts.append(start)
+            ids.append(first + k)
+            arrived.append(times[k])
+            self.last_open_s = max(self.last_open_s, times[k])
             k += 1
-        new = len(admitted)
-        return np.array(admitted, dtype=np.int64), np.array(queue[len(queue) - new:])
 
     def _refuse(self, start: int, stop: int) -> None:
         self.finish_s[start:stop] = self.arrival_s[start:stop]
         self.outcome[start:stop], self.error[start:stop] = ERROR, TOO_MANY_CONNECTIONS
 
-    def _serve(self, t0: float, t1: float, s0: float, s1: float) -> None:
-        if len(self._ids) <= _SMALL:
-            self._serve_few(t0, t1, s0, s1)
-            return
-        done_at, start_at = self._done_at, self._start_at
-        self.work_done += float(np.clip(np.minimum(done_at, s1) - np.maximum(start_at, s0), 0, None).sum())
-        finished = int(np.searchsorted(done_at, s1, side="right"))
-        arrived = np.maximum(self.arrival_s[self._ids], t0)
+    def _serve_batch(self, t0: float, t1: float, s0: float, s1: float, ids: np.ndarray, arrived: np.ndarray,
+                     done: np.ndarray, start: np.ndarray) -> None:
+        """Serve the whole pending queue (given as arrays) with numpy; keep the unfinished as lists."""
+        self.work_done += float(np.clip(np.minimum(done, s1) - np.maximum(start, s0), 0, None).sum())
+        finished = int(done.searchsorted(s1, side="right"))
+        since = np.maximum(arrived, t0)
         if finished:
-            ids = self._ids[:finished]
-            finish = t0 + (done_at[:finished] - s0) / self.rate
-            self.finish_s[ids] = finish
-            self.outcome[ids] = OK
+            finish = t0 + (done[:finished] - s0) / self.rate
+            self.finish_s[ids[:finished]] = finish
+            self.outcome[ids[:finished]] = OK
             self.last_close_s = max(self.last_close_s, float(finish[-1]))
-            self.connection_seconds += float((finish - arrived[:finished]).sum())
-        self.connection_seconds += float((t1 - arrived[finished:]).sum())
-        if finished:
-            self._ids, self._done_at, self._start_at = (
-                self._ids[finished:], done_at[finished:], start_at[finished:])
+            self.connection_seconds += float((finish - since[:finished]).sum())
+        self.connection_seconds += float((t1 - since[finished:]).sum())
+        self._ids, self._arrived = ids[finished:].tolist(), arrived[finished:].tolist()
+        self._done, self._start = done[finished:].tolist(), start[finished:].tolist()
 
     def _serve_few(self, t0: float, t1: float, s0: float, s1: float) -> None:
-        """``_serve`` in plain Python: for a handful of pending requests numpy's call overhead dominates."""
+        """``_serve_batch`` in plain Python, for a handful of pending requests."""
         finished = 0
-        for request, done, start in zip(self._ids.tolist(), self._done_at.tolist(), self._start_at.tolist(),
-                                        strict=True):
+        for request, arrived, done, start in zip(self._ids, self._arrived, self._done, self._start, strict=True):
             self.work_done += max(0.0, min(done, s1) - max(start, s0))
-            arrived = max(float(self.arrival_s[request]), t0)
+            arrived = max(arrived, t0)
             if done <= s1:
                 finish = t0 + (done - s0) / self.rate
                 self.finish_s[request] = finish
@@ -180,16 +183,20 @@ class QueueServer:
             else:
                 self.connection_seconds += t1 - arrived
         if finished:
-            self._ids, self._done_at, self._start_at = (
-                self._ids[finished:], self._done_at[finished:], self._start_at[finished:])
+            self._drop(finished)
+
+    def _drop(self, count: int) -> None:
+        """Forget the first ``count`` pending requests (they have ended)."""
+        for pending in (self._ids, self._arrived, self._done, self._start):
+            del pending[:count]
 
     def abort_all(self, now: float) -> np.ndarray:
         """End every pending request with the forced-scaling error; returns their ids."""
         self.advance(now)
-        ids = self._ids
+        ids = np.array(self._ids, dtype=np.int64)
         self.finish_s[ids] = now
         self.outcome[ids], self.error[ids] = ERROR, FORCED_SCALING
         if len(ids):
             self.last_close_s = now
-        self._ids, self._done_at, self._start_at = np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
+        self._drop(len(ids))
         return ids
