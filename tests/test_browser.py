@@ -9,6 +9,7 @@ Without /usr/bin/chromium the tests skip locally but fail when CI is set (.ci/ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -17,7 +18,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -85,15 +85,16 @@ FIGURE_DATA_JS = """
     ArrayBuffer.isView(value) ? Array.from(value) : value)
 """
 
+# The JS snippets below take the open notebook's panel, so another tab could never answer for it.
 ERRORS_JS = """
-() => {
+(panel) => {
   const found = [];
-  for (const el of document.querySelectorAll(
+  for (const el of panel.querySelectorAll(
       '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')) {
     const text = el.innerText;
     if (/Traceback|Error/.test(text)) found.push(text.slice(0, 2000));
   }
-  for (const el of document.querySelectorAll('.jp-OutputArea-output')) {
+  for (const el of panel.querySelectorAll('.jp-OutputArea-output')) {
     const text = el.innerText;
     if (text.includes('Error displaying widget') || text.includes('Failed to load model class'))
       found.push(text.slice(0, 500));
@@ -102,11 +103,21 @@ ERRORS_JS = """
 }
 """
 
-ALL_CELLS_RAN_JS = """
-() => {
-  const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
-  return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+# Run All is over when no prompt shows [*]; a failing cell stops it, leaving later prompts empty.
+RUN_ALL_SETTLED_JS = """
+(panel) => {
+  const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+  if (prompts.some(p => p.textContent.includes('*'))) return false;
+  return prompts.every(p => /\\[\\d+\\]/.test(p.textContent))
+      || panel.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]');
 }
+"""
+
+UNRUN_CELLS_JS = """
+(panel) => [...panel.querySelectorAll('.jp-CodeCell')]
+  .map((cell, i) => [i, cell.querySelector('.jp-InputPrompt')?.textContent ?? ''])
+  .filter(([, prompt]) => !/\\[\\d+\\]/.test(prompt))
+  .map(([i, prompt]) => `code cell ${i} (prompt ${JSON.stringify(prompt.trim())})`)
 """
 
 
@@ -197,7 +208,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     }
     log = base / "jupyterlab.log"
     with log.open("wb") as sink:
-        # Own session: the kernels it spawns share its process group, so one killpg leaves nothing behind.
+        # Own session, so teardown can signal the server and any helper it forked in one killpg.
         process = subprocess.Popen(
             command, cwd=base, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -216,22 +227,28 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
                 time.sleep(0.3)
         yield server
     finally:
-        _stop(process)
+        _stop(process, base / "runtime")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group (server and kernels), then SIGKILL whatever is left."""
+def _stop(process: subprocess.Popen[bytes], runtime_dir: Path) -> None:
+    """Stop the server's process group, then any kernel it left behind.
+
+    jupyter_client starts each kernel in a session of its own, so killpg on the server does not reach them;
+    a server that gets SIGTERM shuts its kernels down, but one that crashed would orphan them.
+    """
     if process.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # kernels may outlive a server that exited on its own
-    except ProcessLookupError:
-        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    # Our kernels, and only ours, carry a connection file under this run's private runtime dir.
+    marker = str(runtime_dir).encode()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if marker in cmdline.read_bytes():
+                os.kill(int(cmdline.parent.name), signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
@@ -240,9 +257,7 @@ def browser(lab_server: LabServer) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
             yield chromium
         finally:
@@ -263,13 +278,32 @@ def _wait_kernel_idle(server: LabServer, notebook: str, timeout_s: float) -> Non
     raise AssertionError(f"kernel for {notebook} not idle within {timeout_s} s (last state: {state})")
 
 
+def _wait_idle(server: LabServer, panel: Any, notebook: str, timeout_s: float) -> None:
+    """Idle as the kernel reports it (REST) and as the notebook's toolbar shows it (front-end connected)."""
+    _wait_kernel_idle(server, notebook, timeout_s)
+    panel.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=timeout_s * 1000)
+
+
 def _shutdown_sessions(server: LabServer) -> None:
+    """Free the kernel between tests; the module's server teardown kills whatever this misses."""
     for session in server.api("/api/sessions"):
         server.api(f"/api/sessions/{session['id']}", method="DELETE")
 
 
-def _figure_data(page: Any) -> list[str]:
-    return [page.evaluate(FIGURE_DATA_JS, gd) for gd in page.query_selector_all(".js-plotly-plot")]
+def _readout_change(readout: Any, before: str, timeout_s: float = 3.0) -> str | None:
+    """The slider's new readout text, or None if it has not changed within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = readout.inner_text()
+        if text != before:
+            return text
+        time.sleep(0.1)
+    return None
+
+
+def _figure_data(panel: Any) -> list[str]:
+    plots = panel.locator(".js-plotly-plot")
+    return [plots.nth(i).evaluate(FIGURE_DATA_JS) for i in range(plots.count())]
 
 
 def _exercise_notebook(server: LabServer, browser: Any, notebook: str, shots: Path) -> Path:
@@ -284,26 +318,27 @@ def _exercise_notebook(server: LabServer, browser: Any, notebook: str, shots: Pa
     page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
     stem = Path(notebook).stem
     try:
-        page.goto(f"{server.base_url}/lab/tree/{notebook}?token={server.token}")
-        page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=KERNEL_IDLE_S * 1000)
+        # A workspace of its own, so JupyterLab does not reopen the tabs of an earlier test.
+        workspace = f"{stem}-{secrets.token_hex(4)}"
+        page.goto(f"{server.base_url}/lab/workspaces/{workspace}/tree/{notebook}?token={server.token}")
+        panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        panel.locator(".jp-Cell").first.wait_for(timeout=KERNEL_IDLE_S * 1000)
         # Running cells before the kernel is connected loses them; wait for both server and front-end view.
-        _wait_kernel_idle(server, notebook, KERNEL_IDLE_S)
-        page.wait_for_selector(
-            '.jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status="idle"]',
-            timeout=KERNEL_IDLE_S * 1000,
-        )
+        _wait_idle(server, panel, notebook, KERNEL_IDLE_S)
 
         page.click('.lm-MenuBar-itemLabel:text-is("Run")')
         page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
-        page.wait_for_function(ALL_CELLS_RAN_JS, timeout=RUN_ALL_S * 1000, polling=250)
-        _wait_kernel_idle(server, notebook, RUN_ALL_S)
+        page.wait_for_function(RUN_ALL_SETTLED_JS, arg=panel.element_handle(), timeout=RUN_ALL_S * 1000, polling=250)
+        _wait_idle(server, panel, notebook, RUN_ALL_S)
 
-        errors = page.evaluate(ERRORS_JS)
+        errors = panel.evaluate(ERRORS_JS)
         assert not errors, f"{notebook}: error output after Run All:\n" + "\n---\n".join(errors)
+        unrun = panel.evaluate(UNRUN_CELLS_JS)
+        assert not unrun, f"{notebook}: cells that did not run after Run All: {', '.join(unrun)}"
 
         # The demo's figure renders asynchronously (anywidget loads plotly.js) after the cell finishes.
-        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=REDRAW_S * 1000)
-        cell = page.locator(".jp-CodeCell", has=page.locator(".js-plotly-plot")).filter(
+        panel.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=REDRAW_S * 1000)
+        cell = panel.locator(".jp-CodeCell", has=page.locator(".js-plotly-plot")).filter(
             has=page.locator(".widget-slider .noUi-handle")
         )
         assert cell.count() > 0, (
@@ -313,25 +348,28 @@ def _exercise_notebook(server: LabServer, browser: Any, notebook: str, shots: Pa
         handle = cell.locator(".widget-slider .noUi-handle").first
         readout = cell.locator(".widget-slider .widget-readout").first
         before_value = readout.inner_text()
-        before = _figure_data(page)
+        before = _figure_data(panel)
 
         # continuous_update=False: the model changes on noUiSlider's "change", which a key press fires.
         handle.focus()
         page.keyboard.press("ArrowRight")
-        if readout.inner_text() == before_value:  # already at the top of the range
+        after_value = _readout_change(readout, before_value)
+        if after_value is None:  # already at the top of its range
             page.keyboard.press("ArrowLeft")
-        after_value = readout.inner_text()
-        assert after_value != before_value, f"{notebook}: the slider did not move (readout {before_value!r})"
+            after_value = _readout_change(readout, before_value)
+        assert after_value is not None, f"{notebook}: the slider did not move (readout {before_value!r})"
 
         deadline = time.monotonic() + REDRAW_S
-        while _figure_data(page) == before:
+        while _figure_data(panel) == before:
+            errors = panel.evaluate(ERRORS_JS)  # a failing callback leaves the figure as it was
+            assert not errors, f"{notebook}: error output after moving the slider:\n" + "\n---\n".join(errors)
             assert time.monotonic() < deadline, (
                 f"{notebook}: moving the slider {before_value!r} -> {after_value!r} did not change the "
                 f"figure's data within {REDRAW_S} s"
             )
             page.wait_for_timeout(200)
-        _wait_kernel_idle(server, notebook, REDRAW_S)
-        errors = page.evaluate(ERRORS_JS)
+        _wait_idle(server, panel, notebook, REDRAW_S)
+        errors = panel.evaluate(ERRORS_JS)
         assert not errors, f"{notebook}: error output after moving the slider:\n" + "\n---\n".join(errors)
 
         shot = shots / f"{stem}-passed.png"
@@ -350,22 +388,17 @@ def _exercise_notebook(server: LabServer, browser: Any, notebook: str, shots: Pa
         raise
     finally:
         context.close()
-        _shutdown_sessions(server)
+        with contextlib.suppress(OSError):  # a dead server must not hide the failure that killed it
+            _shutdown_sessions(server)
 
 
-@pytest.fixture
-def shots() -> Path:
-    """Screenshots go to a kept temporary directory (not pytest's tmp_path, which rotates) so paths stay valid."""
-    return Path(tempfile.mkdtemp(prefix="aurora-browser-"))
-
-
-def test_browser_harness_on_scratch_notebook(lab_server: LabServer, browser: Any, shots: Path) -> None:
+def test_browser_harness_on_scratch_notebook(lab_server: LabServer, browser: Any, tmp_path: Path) -> None:
     """The front-end stack works on its own: a widget-driven FigureWidget redraws in real Chromium."""
-    _exercise_notebook(lab_server, browser, SCRATCH, shots)
+    _exercise_notebook(lab_server, browser, SCRATCH, tmp_path)
 
 
-def test_notebook_02_runs_and_redraws_in_browser(lab_server: LabServer, browser: Any, shots: Path) -> None:
+def test_notebook_02_runs_and_redraws_in_browser(lab_server: LabServer, browser: Any, tmp_path: Path) -> None:
     """Notebook 02's demo runs top to bottom in JupyterLab and its slider redraws the figure."""
     name = "02_minimum_capacity.ipynb"
     assert (NOTEBOOK_DIR / name).is_file(), f"notebooks/{name} not found"
-    _exercise_notebook(lab_server, browser, name, shots)
+    _exercise_notebook(lab_server, browser, name, tmp_path)

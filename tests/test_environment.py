@@ -120,8 +120,7 @@ def test_environment_yml_python_matches_requires_python() -> None:
     _, python_bound = _environment_dependencies()
     requires_python = _pyproject()["project"]["requires-python"].replace(" ", "")
     assert python_bound == requires_python, (
-        f"environment.yml pins python{python_bound or ' (nothing)'}, "
-        f"pyproject.toml requires {requires_python}"
+        f"environment.yml pins python{python_bound or ' (nothing)'}, pyproject.toml requires {requires_python}"
     )
 
 

@@ -194,9 +194,7 @@ def test_skeleton(path: Path) -> None:
     setup = [i for i in _cells_in("Set-up", cells, skeleton) if cells[i].get("cell_type") == "code"]
     assert len(setup) == 1, f"{name}: 'Set-up' must hold exactly one code cell, found cells {setup}"
     problem = _non_import(_source(cells[setup[0]]))
-    assert problem is None, (
-        f"{name}: cell {setup[0]} (the Set-up cell) must contain only import statements; {problem}"
-    )
+    assert problem is None, f"{name}: cell {setup[0]} (the Set-up cell) must contain only import statements; {problem}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -217,7 +215,5 @@ def test_no_functions_outside_exercises(path: Path) -> None:
             nearest and _EXERCISE.match(nearest[-1].text) is not None
         )
         if not in_exercise:
-            offenders.append(
-                f"cell {i} (under {_section_of(i, skeleton)!r}, starts {_first_line(_source(cell))})"
-            )
+            offenders.append(f"cell {i} (under {_section_of(i, skeleton)!r}, starts {_first_line(_source(cell))})")
     assert not offenders, f"{name}: `def` outside an Exercise section: {'; '.join(offenders)}"
