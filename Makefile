@@ -31,7 +31,7 @@ lab: $(STAMP)
 
 # One pytest run, so its closing line counts unit, doctest, notebook and browser tests together.
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks notebooks
 	$(BIN)/python -m pytest tests --doctest-modules src/aurora_sim $(NBMAKE) $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -171,6 +173,16 @@ def test_stored_clean(path: Path) -> None:
     assert "widgets" not in nb.get("metadata", {}), (
         f"{name}: notebook metadata holds saved widget state ('widgets'); save without widget state"
     )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_valid_nbformat_with_cell_ids(path: Path) -> None:
+    """nbformat 4.5 validates it and every cell has an id (future nbformat versions make a missing id an error)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nbformat.validate(nbformat.read(path, as_version=4))
+    missing = [i for i, cell in enumerate(_load(path)["cells"]) if not cell.get("id")]
+    assert not missing, f"notebooks/{path.name}: cells without an id: {missing} (run nbformat's normalize)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])

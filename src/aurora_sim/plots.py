@@ -25,10 +25,12 @@ from plotly.subplots import make_subplots
 
 from . import facts
 from .cluster import PAUSED, RESUMING, SCALING
+from .config import ModelAssumptions
 from .costs import acu_hours, billed_acu_hours, cost_usd
+from .scaling import resume_times_s
 from .simulation import Run
 
-__all__ = ["EVENT_KINDS", "cold_starts", "cost_latency_summary", "latency", "timeline"]
+__all__ = ["EVENT_KINDS", "cold_starts", "cost_latency_summary", "latency", "resume_distribution", "timeline"]
 
 # --- Names: event kinds (DESIGN §4) ------------------------------------------------------------------------------
 
@@ -602,3 +604,34 @@ def _ms_text(value: float | None) -> str:
     if value is None or pd.isna(value):
         return "no ok requests"
     return f"{value / 1000:.1f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+# --- 4. The cold-start distribution ---------------------------------------------------------------------------
+
+def resume_distribution(assumptions: ModelAssumptions | None = None, *, count: int = 5000,
+                        seed: int = 2020) -> go.Figure:
+    """A histogram of ``count`` modelled cold starts against the measured quantiles (dashed lines).
+
+    Example:
+        >>> fig = resume_distribution(count=500)
+        >>> fig.data[0].type, len(fig.layout.shapes)
+        ('histogram', 5)
+    """
+    assumptions = ModelAssumptions() if assumptions is None else assumptions
+    draws = resume_times_s(assumptions, np.random.default_rng(seed), count)
+    measured = facts.MEASURED_RESUME_S
+    figure = go.Figure(
+        data=[{"type": "histogram", "x": draws, "nbinsx": 60, "marker": {"color": SKY_BLUE},
+               "name": f"model: {count:,} resumes drawn"}],
+        layout={
+            "title": {"text": "Resume time: model draws (bars) vs the measured quantiles (dashed)", "x": 0.01},
+            "xaxis": {"title": {"text": "cold start (s)"}}, "yaxis": {"title": {"text": "number of draws"}},
+            "template": TEMPLATE, "height": 420, "font": FONT, "showlegend": True, "legend": {"x": 0.7, "y": 0.9},
+            "margin": {"t": 80},
+            "shapes": [{"type": "line", "xref": "x", "x0": value, "x1": value, "yref": "paper", "y0": 0, "y1": 1,
+                        "line": {"color": VERMILLION, "dash": "dash", "width": 2}} for value in measured.values()],
+            "annotations": [{"text": f"{name} {value:g} s", "xref": "x", "x": value, "yref": "paper",
+                             "y": 1 - 0.06 * (i % 2), "yanchor": "bottom", "showarrow": False,
+                             "font": {"color": VERMILLION}} for i, (name, value) in enumerate(measured.items())],
+        })
+    return figure

@@ -89,12 +89,28 @@ def resume_time_s(assumptions: ModelAssumptions, rng: np.random.Generator) -> fl
         >>> 12.6 <= resume_time_s(a, np.random.default_rng(0)) <= 92.6
         True
     """
-    u = rng.random()
+    return _resume_quantile(assumptions, rng.random())
+
+
+def resume_times_s(assumptions: ModelAssumptions, rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` cold starts at once, drawn as ``resume_time_s`` draws them (for plots of the distribution).
+
+    Example:
+        >>> draws = resume_times_s(ModelAssumptions(), np.random.default_rng(1), 2000)
+        >>> 40 < float(np.median(draws)) < 47
+        True
+    """
+    return np.array([_resume_quantile(assumptions, u) for u in rng.random(count).tolist()])
+
+
+def _resume_quantile(assumptions: ModelAssumptions, u: float) -> float:
     median, p95 = assumptions.resume_median_s, assumptions.resume_p95_s
     if p95 == median:
         return median
-    normal = NormalDist()
-    mu, sigma = math.log(median), math.log(p95 / median) / normal.inv_cdf(0.95)
-    low = normal.cdf((math.log(assumptions.resume_min_s) - mu) / sigma)
-    high = normal.cdf((math.log(assumptions.resume_max_s) - mu) / sigma)
-    return math.exp(mu + sigma * normal.inv_cdf(low + u * (high - low)))
+    mu, sigma = math.log(median), math.log(p95 / median) / _NORMAL.inv_cdf(0.95)
+    low = _NORMAL.cdf((math.log(assumptions.resume_min_s) - mu) / sigma)
+    high = _NORMAL.cdf((math.log(assumptions.resume_max_s) - mu) / sigma)
+    return math.exp(mu + sigma * _NORMAL.inv_cdf(low + u * (high - low)))
+
+
+_NORMAL = NormalDist()
