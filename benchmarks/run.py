@@ -62,7 +62,7 @@ def panel_callback(panel: widgets.Panel, **changes: object) -> Callable[[], obje
 
 def rows(repeat: int) -> list[tuple[str, float, float, float]]:
     """(what, median seconds, simpy floor seconds, budget seconds)."""
-    sale, day = widgets.minimum_capacity_panel(), widgets.pause_resume_panel()
+    sale, day, explore = widgets.minimum_capacity_panel(), widgets.pause_resume_panel(), widgets.explore_panel()
     week = week_with_auto_pause()
     bulk = Workload(segments=[(0, 3600, 100.0)], query_cpu_s=0.005)
     rows_10k = Workload(segments=[(0, 1800, 5.5)])
@@ -75,6 +75,8 @@ def rows(repeat: int) -> list[tuple[str, float, float, float]]:
         ("03 callback, default (pause 300 s)", panel_callback(day), 57_600, 60, 0.150),
         ("03 callback, extreme (pause 1 day, agent)",
          panel_callback(day, seconds_until_auto_pause=86_400, monitoring_agent=True), 57_600, 60, 0.5),
+        ("00 explorer, extreme (sale × 3, 1 ACU)", panel_callback(explore, preset="flash sale", intensity=3.0), 3600,
+         60, 0.5),
         ("1 h at 100 req/s (360 k requests)", lambda: simulate(ClusterConfig(), bulk, duration_s=3600), 3600, 60,
          0.150),
         ("30 min, every request a row (~10 k)", lambda: simulate(ClusterConfig(), rows_10k, duration_s=1800), 1800,

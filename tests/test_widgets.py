@@ -14,6 +14,8 @@ def _extremes(slider: ipw.ValueWidget) -> list[object]:
         return [slider.options[0], slider.options[-1]]
     if isinstance(slider, ipw.FloatSlider):
         return [slider.min, slider.max]
+    if isinstance(slider, ipw.Dropdown):
+        return list(slider.options)
     if isinstance(slider, ipw.ToggleButtons):
         return [option[1] if isinstance(option, tuple) else option for option in slider.options]
     if isinstance(slider, ipw.Checkbox):
@@ -21,7 +23,8 @@ def _extremes(slider: ipw.ValueWidget) -> list[object]:
     raise AssertionError(f"no extremes known for {type(slider).__name__}")
 
 
-PANELS = {"minimum_capacity": widgets.minimum_capacity_panel, "pause_resume": widgets.pause_resume_panel}
+PANELS = {"minimum_capacity": widgets.minimum_capacity_panel, "pause_resume": widgets.pause_resume_panel,
+          "explore": widgets.explore_panel}
 
 
 @pytest.fixture(scope="module", params=sorted(PANELS))
@@ -88,3 +91,11 @@ def test_setup_check_moves_the_line() -> None:
     before = tuple(figure.data[0].y)
     slider.value = 1.0
     assert tuple(figure.data[0].y) != before
+
+
+def test_explorer_scales_the_preset_and_applies_the_cluster_settings() -> None:
+    quiet = widgets.explore_demo(preset="flash sale", intensity=0.5, min_capacity=2, max_capacity=4)
+    busy = widgets.explore_demo(preset="flash sale", intensity=2.0, min_capacity=2, max_capacity=4)
+    assert (quiet.config.min_capacity, quiet.config.max_capacity) == (2, 4)
+    count = "SELECT count(*) FROM requests"
+    assert busy.sql(count).fetchall()[0][0] > 3 * quiet.sql(count).fetchall()[0][0]

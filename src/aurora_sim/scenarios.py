@@ -142,3 +142,22 @@ def week_with_auto_pause(*, rps: float = 2.0) -> Scenario:
         duration_s=7 * 86_400,
         metrics_period_s=300,
     )
+
+
+PRESETS = {"tour": tour, "flash sale": flash_sale, "office day": office_day}
+
+
+def preset(name: str, *, intensity: float = 1.0, **config: object) -> Scenario:
+    """A named preset with its request rates multiplied by ``intensity`` and some cluster settings changed.
+
+    Example:
+        >>> busy = preset("flash sale", intensity=2.0, min_capacity=2)
+        >>> busy.workload.segments[1][2], busy.config.min_capacity
+        (96.0, 2)
+    """
+    if name not in PRESETS:
+        raise ValueError(f"name={name!r} must be one of {tuple(PRESETS)}")
+    base = PRESETS[name]()
+    segments = tuple((start, end, rate * intensity) for start, end, rate in base.workload.segments)
+    return base.replace(workload=dataclasses.replace(base.workload, segments=segments),
+                        config=dataclasses.replace(base.config, **config))

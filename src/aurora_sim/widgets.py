@@ -22,7 +22,7 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 
-from . import facts, plots
+from . import facts, plots, scenarios
 from .report import summarize
 from .scenarios import flash_sale, office_day
 from .simulation import Run
@@ -127,6 +127,47 @@ def setup_check_panel() -> widgets.VBox:
     return widgets.VBox([slider, figure, widgets.interactive_output(_move, {"shift": slider})])
 
 
+INTENSITY_RANGE = (0.25, 3.0)
+
+
+def explore_demo(preset: str = "tour", intensity: float = 1.0, min_capacity: int = 1, max_capacity: int = 8,
+                 seconds_until_auto_pause: int = 300, timeout_action: str = "RollbackCapacityChange") -> Run:
+    """Any preset workload at any intensity on any cluster (the work behind the explorer panel)."""
+    return scenarios.preset(preset, intensity=intensity, min_capacity=min_capacity,
+                            max_capacity=max(max_capacity, min_capacity),
+                            seconds_until_auto_pause=seconds_until_auto_pause, timeout_action=timeout_action).run()
+
+
+def explore_panel() -> Panel:
+    """Workload preset and intensity, minimum and maximum ACU, pause timeout and timeout action → the timeline."""
+    low = _ladder_slider("minimum ACU", "aurora-mysql", 1)
+    high = _ladder_slider("maximum ACU", "aurora-mysql", 8)
+    _link_min_max(low, high)
+    controls = {
+        "preset": widgets.Dropdown(options=list(scenarios.PRESETS), value="tour", description="workload",
+                                   style=_STYLE),
+        "intensity": widgets.FloatSlider(value=1.0, min=INTENSITY_RANGE[0], max=INTENSITY_RANGE[1], step=0.25,
+                                         description="intensity (× rate)", continuous_update=False, style=_STYLE,
+                                         layout=_WIDE),
+        "timeout_action": _timeout_action_buttons(),
+        "min_capacity": low,
+        "max_capacity": high,
+        "seconds_until_auto_pause": _pause_slider(),
+    }
+    return Panel(controls, explore_demo, plots.timeline, title="Explore: any workload on any cluster")
+
+
+def _timeout_action_buttons() -> widgets.ToggleButtons:
+    return widgets.ToggleButtons(options=[(_SHORT_ACTION[a], a) for a in facts.TIMEOUT_ACTIONS],
+                                 value=facts.DEFAULT_TIMEOUT_ACTION, description="timeout action", style=_STYLE)
+
+
+def _pause_slider() -> widgets.SelectionSlider:
+    return widgets.SelectionSlider(options=list(PAUSE_OPTIONS_S), value=facts.DEFAULT_SECONDS_UNTIL_AUTO_PAUSE_S,
+                                   description="pause after idle (s)", continuous_update=False, style=_STYLE,
+                                   layout=_WIDE)
+
+
 # --- notebook 02 -------------------------------------------------------------------------------------------
 
 SPIKE_RPS_RANGE = (10.0, 100.0)
@@ -151,9 +192,7 @@ def minimum_capacity_panel(min_capacity: int = 1) -> Panel:
         "spike_rps": widgets.FloatSlider(value=48.0, min=SPIKE_RPS_RANGE[0], max=SPIKE_RPS_RANGE[1], step=2.0,
                                          description="sale requests/s", continuous_update=False, style=_STYLE,
                                          layout=_WIDE),
-        "timeout_action": widgets.ToggleButtons(options=[(_SHORT_ACTION[a], a) for a in facts.TIMEOUT_ACTIONS],
-                                                value=facts.DEFAULT_TIMEOUT_ACTION, description="timeout action",
-                                                style=_STYLE),
+        "timeout_action": _timeout_action_buttons(),
         "ramp_s": widgets.SelectionSlider(options=[0, 300, 600], value=0, description="ramp-up (s)",
                                           continuous_update=False, style=_STYLE, layout=_WIDE),
     }
@@ -176,9 +215,7 @@ def pause_resume_demo(seconds_until_auto_pause: int = 300, monitoring_agent: boo
 def pause_resume_panel(draw: Callable[[Run], go.Figure] = plots.timeline) -> Panel:
     """Pause timeout, a monitoring agent's idle connection and a pre-warm job → the office day."""
     controls = {
-        "seconds_until_auto_pause": widgets.SelectionSlider(
-            options=list(PAUSE_OPTIONS_S), value=300, description="pause after idle (s)", continuous_update=False,
-            style=_STYLE, layout=_WIDE),
+        "seconds_until_auto_pause": _pause_slider(),
         "prewarm_s": widgets.SelectionSlider(options=list(PREWARM_OPTIONS_S), value=0,
                                              description="warm-up job before 09:00 (s)", continuous_update=False,
                                              style=_STYLE, layout=_WIDE),
