@@ -9,7 +9,9 @@ import pytest
 
 from aurora_sim import ClusterConfig, LongTransaction, Workload, facts, simulate
 from aurora_sim.costs import active_periods, acu_hours, billed_acu_hours, cost_usd
-from aurora_sim.plots import EVENT_STYLE, SCALE_FAILED, VERMILLION, cold_starts, cost_latency_summary, latency, timeline
+from aurora_sim.names import SCALE_FAILED
+from aurora_sim.plots import cold_starts, cost_latency_summary, latency, timeline
+from aurora_sim.plots._style import EVENT_STYLE, VERMILLION
 
 # --- Runs (module scope: each simulates once) ---------------------------------------------------------------------
 

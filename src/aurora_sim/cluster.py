@@ -25,10 +25,27 @@ import simpy
 
 from . import facts, scaling
 from .config import ClusterConfig, ModelAssumptions
+from .names import (
+    ACTIVE,
+    CONNECTION_CLOSED,
+    PAUSE_CANCELLED,
+    PAUSE_STARTED,
+    PAUSED,
+    PAUSED_EVENT,
+    RESUME_STARTED,
+    RESUMED,
+    RESUMING,
+    SCALE_COMPLETED,
+    SCALE_FAILED,
+    SCALE_FORCED,
+    SCALE_STARTED,
+    SCALING,
+    SCALING_POINT_FOUND,
+    TRANSACTION_ABORTED,
+)
 from .server import QueueServer
 from .workload import Workload, _HeldConnection
 
-ACTIVE, SCALING, PAUSED, RESUMING = "active", "scaling", "paused", "resuming"
 _EPS = 1e-9
 
 
@@ -175,24 +192,24 @@ class Cluster:
 
     def _change_capacity(self, decision: scaling.Decision):
         capacity_from, target = self.capacity, decision.target_acu
-        self._emit("scale_started", capacity_from, target, reason=decision.reason)
+        self._emit(SCALE_STARTED, capacity_from, target, reason=decision.reason)
         self._set_state(SCALING)
         deadline = self.env.now + self.config.seconds_before_timeout
         while True:
             self._sync()
             if self._scaling_point_exists():
-                self._emit("scaling_point_found", capacity_from, target,
+                self._emit(SCALING_POINT_FOUND, capacity_from, target,
                            message="No queries in flight and no blocking operation open.")
                 break
             if self.env.now >= deadline - _EPS:
                 if self.config.timeout_action == "RollbackCapacityChange":
-                    self._emit("scale_failed", capacity_from, target,
+                    self._emit(SCALE_FAILED, capacity_from, target,
                                reason=f"no scaling point found within {self.config.seconds_before_timeout} s "
                                "(RollbackCapacityChange)")
                     self._set_state(ACTIVE)
                     self._finish_change()
                     return
-                self._emit("scale_forced", capacity_from, target)
+                self._emit(SCALE_FORCED, capacity_from, target)
                 self._force()
                 break
             yield self.env.timeout(min(self.assumptions.scaling_point_poll_s, deadline - self.env.now))
@@ -204,7 +221,7 @@ class Cluster:
         yield self.env.timeout(self.assumptions.scale_apply_s)
         self._applying = False
         self._set_state(ACTIVE, target)
-        self._emit("scale_completed", capacity_from, target)
+        self._emit(SCALE_COMPLETED, capacity_from, target)
         if target > capacity_from:
             self._last_scale_up_s = self.env.now
         else:
@@ -223,13 +240,13 @@ class Cluster:
         """ForceApplyCapacityChange: abort what is in process, drop temporary tables and locks."""
         text = facts.FORCED_SCALING_ERROR[(self.config.engine, self.config.engine_version)]
         for _ in self.server.abort_all(self.env.now):
-            self._emit("transaction_aborted", message=text)
+            self._emit(TRANSACTION_ABORTED, message=text)
         for index, op in sorted(self._blockers.items()):
             if op.on_force == "abort":
-                self._emit("transaction_aborted", message=text)
+                self._emit(TRANSACTION_ABORTED, message=text)
             elif op.on_force == "drop":
                 what = "a temporary table" if type(op).__name__ == "TemporaryTable" else "a table lock"
-                self._emit("connection_closed", message=f"Connection dropped by ForceApplyCapacityChange: "
+                self._emit(CONNECTION_CLOSED, message=f"Connection dropped by ForceApplyCapacityChange: "
                            f"it held {what} ({type(op).__name__} started at {op.start_s:g} s).")
             else:
                 continue
@@ -264,27 +281,27 @@ class Cluster:
 
     def _pause_and_resume(self):
         self._pausing = True
-        self._emit("pause_started", self.capacity, 0)
+        self._emit(PAUSE_STARTED, self.capacity, 0)
         demand = self.next_demand_s()
         if demand < self.env.now + self.assumptions.pause_transition_s:
             yield self.env.timeout(demand - self.env.now)
-            self._emit("pause_cancelled", self.capacity, self.capacity)
+            self._emit(PAUSE_CANCELLED, self.capacity, self.capacity)
             self._pausing = False
             return
         yield self.env.timeout(self.assumptions.pause_transition_s)
         capacity = self.capacity
         self._pausing = False
         self._set_state(PAUSED)
-        self._emit("paused", capacity, 0)
+        self._emit(PAUSED_EVENT, capacity, 0)
         demand = self.next_demand_s()
         if demand == float("inf"):
             return
         yield self.env.timeout(demand - self.env.now)
         self._set_state(RESUMING)
-        self._emit("resume_started", 0, capacity)
+        self._emit(RESUME_STARTED, 0, capacity)
         yield self.env.timeout(scaling.resume_time_s(self.assumptions, self._resume_rng))
         self._set_state(ACTIVE)
-        self._emit("resumed", 0, capacity)
+        self._emit(RESUMED, 0, capacity)
         awake, self._awake = self._awake, self.env.event()
         awake.succeed()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from . import names
 from .costs import acu_hours, billed_acu_hours, cost_usd
 from .simulation import Run
 
@@ -81,9 +82,9 @@ def summarize(run: Run, *, start_s: float = 0.0, end_s: float | None = None) -> 
     return Summary(
         requests=requests, failed=failed, p50_latency_ms=_nan(p50) * 1000, p95_latency_ms=_nan(p95) * 1000,
         max_latency_s=_nan(longest), scale_ups=ups, scale_downs=downs,
-        scale_failures=kinds.get("scale_failed", 0), forced_scalings=kinds.get("scale_forced", 0),
-        aborted=kinds.get("transaction_aborted", 0), pauses=kinds.get("paused", 0),
-        resumes=kinds.get("resumed", 0), cold_start_s=_nan(cold), paused_s=float(paused_s or 0.0),
+        scale_failures=kinds.get(names.SCALE_FAILED, 0), forced_scalings=kinds.get(names.SCALE_FORCED, 0),
+        aborted=kinds.get(names.TRANSACTION_ABORTED, 0), pauses=kinds.get(names.PAUSED_EVENT, 0),
+        resumes=kinds.get(names.RESUMED, 0), cold_start_s=_nan(cold), paused_s=float(paused_s or 0.0),
         max_capacity_acu=int(max_capacity), acu_hours=float(acu_hours(run)),
         billed_acu_hours=float(billed_acu_hours(run)), cost_usd=float(cost_usd(run)))
 

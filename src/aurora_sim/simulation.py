@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from . import facts
+from . import facts, names
 from ._validate import _check_positive, _check_type
 from .cluster import Cluster
 from .config import ClusterConfig, ModelAssumptions
@@ -28,7 +28,6 @@ from .server import FORCED_SCALING, OK, TOO_MANY_CONNECTIONS
 from .workload import Workload
 
 STREAMS = {"arrivals": 0, "query_cost": 1, "resume_time": 2, "jitter": 3}  # append only; never renumber
-TABLES = ("metrics", "events", "requests", "capacity")
 MAX_DRAIN_S = 7 * 86_400  # requests in flight at duration_s run to completion, within this bound
 
 
@@ -125,7 +124,7 @@ def _tables(cluster: Cluster, duration_s: float, period: float,
             end_of_metrics: tuple[float, float]) -> dict[str, pd.DataFrame]:
     server = cluster.server
     latency = server.finish_s - server.arrival_s
-    outcome = pd.Categorical.from_codes(np.where(server.outcome == OK, 0, 1), categories=["ok", "error"])
+    outcome = pd.Categorical.from_codes(np.where(server.outcome == OK, 0, 1), categories=[names.OK, names.ERROR])
     messages = {TOO_MANY_CONNECTIONS: facts.TOO_MANY_CONNECTIONS_ERROR[cluster.config.engine],
                 FORCED_SCALING: facts.FORCED_SCALING_ERROR[(cluster.config.engine, cluster.config.engine_version)]}
     error = pd.Categorical.from_codes(
