@@ -10,7 +10,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from aurora_sim import facts, simulate
-from aurora_sim.simulation import TABLES
+from aurora_sim.names import TABLES
 from strategies import resume_assumptions, scenarios
 
 EPS = 1e-6
