@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,6 +38,37 @@ def _capacity_steps(run: Run) -> tuple[np.ndarray, np.ndarray]:
     return time_s[last_at_instant], capacity[last_at_instant]
 
 
+@dataclass(frozen=True)
+class Bill:
+    """A run's capacity used and billed, and its price (storage and I/O left out)."""
+
+    acu_hours: float
+    billed_acu_hours: float
+    cost_usd: float
+
+
+def bill(run: Run) -> Bill:
+    """ACU-hours used, ACU-hours billed (each activation at least the minimum) and dollars, in one pass.
+
+    Example:
+        >>> from aurora_sim import ClusterConfig, Workload, simulate
+        >>> run = simulate(ClusterConfig(min_capacity=2, max_capacity=2, auto_pause=False),
+        ...                Workload(segments=[(0, 1800, 0.0)]), duration_s=1800, seed=0)
+        >>> bill(run)
+        Bill(acu_hours=1.0, billed_acu_hours=1.0, cost_usd=0.06)
+    """
+    time_s, capacity = _capacity_steps(run)
+    periods = _active_periods(run, time_s, capacity)
+    used = sum(acu_s for _, _, acu_s in periods) / 3600
+    billed = 0.0
+    for start, _, acu_s in periods:
+        starting_acu = float(capacity[np.searchsorted(time_s, start, side="right") - 1])
+        billed += max(acu_s, facts.MIN_BILLED_S_PER_ACTIVATION * starting_acu)
+    billed /= 3600
+    return Bill(acu_hours=float(used), billed_acu_hours=float(billed),
+                cost_usd=float(billed * facts.PRICE_PER_ACU_HOUR_USD))
+
+
 def active_periods(run: Run) -> list[tuple[float, float, float]]:
     """Each activation as ``(start_s, end_s, acu_seconds)``: from t = 0 or a resume until the next pause.
 
@@ -49,7 +81,10 @@ def active_periods(run: Run) -> list[tuple[float, float, float]]:
         >>> [(start, round(end)) for start, end, _ in active_periods(run)]
         [(0.0, 420)]
     """
-    time_s, capacity = _capacity_steps(run)
+    return _active_periods(run, *_capacity_steps(run))
+
+
+def _active_periods(run: Run, time_s: np.ndarray, capacity: np.ndarray) -> list[tuple[float, float, float]]:
     ends = np.append(time_s[1:], run.duration_s)
     periods: list[tuple[float, float, float]] = []
     for start, end, acu in zip(time_s, ends, capacity, strict=True):
@@ -73,7 +108,7 @@ def acu_hours(run: Run) -> float:
         >>> acu_hours(run)
         2.0
     """
-    return sum(acu_s for _, _, acu_s in active_periods(run)) / 3600
+    return bill(run).acu_hours
 
 
 def billed_acu_hours(run: Run) -> float:
@@ -89,12 +124,7 @@ def billed_acu_hours(run: Run) -> float:
         >>> acu_hours(run), billed_acu_hours(run) * 3600
         (0.016666666666666666, 300.0)
     """
-    time_s, capacity = _capacity_steps(run)
-    billed = 0.0
-    for start, _, acu_s in active_periods(run):
-        starting_acu = float(capacity[np.searchsorted(time_s, start, side="right") - 1])
-        billed += max(acu_s, facts.MIN_BILLED_S_PER_ACTIVATION * starting_acu)
-    return billed / 3600
+    return bill(run).billed_acu_hours
 
 
 def cost_usd(run: Run) -> float:
@@ -107,4 +137,4 @@ def cost_usd(run: Run) -> float:
         >>> round(cost_usd(run), 2)
         0.24
     """
-    return billed_acu_hours(run) * facts.PRICE_PER_ACU_HOUR_USD
+    return bill(run).cost_usd

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from . import names
-from .costs import acu_hours, billed_acu_hours, cost_usd
+from .costs import bill
 from .simulation import Run
 
 
@@ -79,14 +79,15 @@ def summarize(run: Run, *, start_s: float = 0.0, end_s: float | None = None) -> 
         "SELECT sum(CASE WHEN state = 'paused' THEN least(coalesce(next_s, $1), $1) - time_s ELSE 0 END), "
         "max(capacity_acu) FROM (SELECT time_s, state, capacity_acu, lead(time_s) OVER (ORDER BY seq) "
         "AS next_s FROM capacity WHERE time_s <= $1)", params=[run.duration_s]).fetchall()[0]
+    money = bill(run)
     return Summary(
         requests=requests, failed=failed, p50_latency_ms=_nan(p50) * 1000, p95_latency_ms=_nan(p95) * 1000,
         max_latency_s=_nan(longest), scale_ups=ups, scale_downs=downs,
         scale_failures=kinds.get(names.SCALE_FAILED, 0), forced_scalings=kinds.get(names.SCALE_FORCED, 0),
         aborted=kinds.get(names.TRANSACTION_ABORTED, 0), pauses=kinds.get(names.PAUSED_EVENT, 0),
         resumes=kinds.get(names.RESUMED, 0), cold_start_s=_nan(cold), paused_s=float(paused_s or 0.0),
-        max_capacity_acu=int(max_capacity), acu_hours=float(acu_hours(run)),
-        billed_acu_hours=float(billed_acu_hours(run)), cost_usd=float(cost_usd(run)))
+        max_capacity_acu=int(max_capacity), acu_hours=money.acu_hours, billed_acu_hours=money.billed_acu_hours,
+        cost_usd=money.cost_usd)
 
 
 def _nan(value: float | None) -> float:

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 
 import numpy as np
@@ -130,26 +131,30 @@ class QueueServer:
         times = self.arrival_s[first:first + len(levels)].tolist()
         head = 0  # queue[:head] had left before the current arrival's service level
         k, count = 0, len(levels)
+        admitted_before = len(ids)
         while k < count:
             level = levels[k]
             while head < len(queue) and queue[head] <= level:
                 head += 1
-            if len(queue) - head >= limit:
-                resume_at = int(at_service.searchsorted(queue[head], side="left")) if head < len(queue) else count
-                self._refuse(first + k, first + max(resume_at, k + 1))
-                k = max(resume_at, k + 1)
+            if len(queue) - head >= limit:  # full: skip to the first arrival after the next departure
+                k = max(bisect_left(levels, queue[head], k) if head < len(queue) else count, k + 1)
                 continue
             start = max(level, queue[-1]) if queue else level
             queue.append(start + costs[k])
             starts.append(start)
             ids.append(first + k)
             arrived.append(times[k])
-            self.last_open_s = max(self.last_open_s, times[k])
             k += 1
+        if len(ids) > admitted_before:
+            self.last_open_s = max(self.last_open_s, arrived[-1])
+        if len(ids) - admitted_before < count:
+            refused = np.ones(count, dtype=bool)
+            refused[np.array(ids[admitted_before:], dtype=np.int64) - first] = False
+            self._refuse(first + np.flatnonzero(refused))
 
-    def _refuse(self, start: int, stop: int) -> None:
-        self.finish_s[start:stop] = self.arrival_s[start:stop]
-        self.outcome[start:stop], self.error[start:stop] = ERROR, TOO_MANY_CONNECTIONS
+    def _refuse(self, requests: np.ndarray) -> None:
+        self.finish_s[requests] = self.arrival_s[requests]
+        self.outcome[requests], self.error[requests] = ERROR, TOO_MANY_CONNECTIONS
 
     def _serve_batch(self, t0: float, t1: float, s0: float, s1: float, ids: np.ndarray, arrived: np.ndarray,
                      done: np.ndarray, start: np.ndarray) -> None:
