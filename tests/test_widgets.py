@@ -99,3 +99,19 @@ def test_explorer_scales_the_preset_and_applies_the_cluster_settings() -> None:
     assert (quiet.config.min_capacity, quiet.config.max_capacity) == (2, 4)
     count = "SELECT count(*) FROM requests"
     assert busy.sql(count).fetchall()[0][0] > 3 * quiet.sql(count).fetchall()[0][0]
+
+
+def test_first_figure_widget_skips_the_unused_iri_grammar_and_the_opt_out_keeps_it() -> None:
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys, time; t = time.perf_counter(); from aurora_sim import widgets; widgets.setup_check_panel(); "
+             "import nbformat, jsonschema; print(sys.modules.get('rfc3987_syntax') is not None, "
+             "round(time.perf_counter() - t, 2))")
+    # Outside a kernel, ipywidgets prints terminal escapes when it clears an output: read the last line only.
+    fast = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    env = {**os.environ, "AURORA_SIM_KEEP_IRI_CHECKS": "1"}
+    kept = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
+    assert fast.stdout.split()[-2] == "False", f"rfc3987_syntax was imported: {fast.stdout!r}"
+    assert kept.stdout.split()[-2] == "True", f"the opt-out did not keep rfc3987_syntax: {kept.stdout!r}"

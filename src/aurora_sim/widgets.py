@@ -22,7 +22,12 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 
-from . import facts, plots, scenarios
+from . import (
+    _quick_start,  # noqa: F401  (before plotly's widget module imports nbformat)
+    facts,
+    plots,
+    scenarios,
+)
 from .report import summarize
 from .scenarios import flash_sale, office_day
 from .simulation import Run

@@ -12,6 +12,7 @@ Example:
     ['offered load (req/s)', 'served (req/s)']
 """
 
+from .. import _quick_start  # noqa: F401  (before plotly's widget module imports nbformat)
 from ..names import EVENT_KINDS
 from .comparisons import cost_latency_summary, resume_distribution
 from .requests import cold_starts, latency
