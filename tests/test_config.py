@@ -242,7 +242,7 @@ def test_cluster_config_repr():
     assert repr(ClusterConfig()) == (
         "ClusterConfig(engine='aurora-mysql', engine_version='5.7', min_capacity=1, max_capacity=16, "
         "auto_pause=True, seconds_until_auto_pause=300, timeout_action='RollbackCapacityChange', "
-        "seconds_before_timeout=300)"
+        "seconds_before_timeout=300, parameters=())"
     )
 
 

@@ -121,7 +121,8 @@ BAD_WORKLOADS = [
     (
         "blocking",
         {"segments": [(0, 5, 1.0)], "blocking": ["BEGIN"]},
-        "blocking[0]='BEGIN' must be one of LongTransaction, LongQuery, TemporaryTable, TableLock, IdleConnection",
+        "blocking[0]='BEGIN' must be one of LongTransaction, LongQuery, TemporaryTable, TableLock, AdvisoryLock, "
+        "Listen, Notify, HoldCursor, IdleConnection",
     ),
 ]
 
@@ -140,7 +141,8 @@ def test_workload_rejects_a_single_operation_instead_of_a_list():
     with pytest.raises(
         TypeError,
         match=re.escape(
-            "blocking=LongQuery(start_s=0, duration_s=1) must be a list of blocking operations, not LongQuery"
+            "blocking=LongQuery(start_s=0, duration_s=1, internal_temp_table=True) must be a list of blocking "
+            "operations, not LongQuery"
         ),
     ):
         Workload(segments=[(0, 5, 1.0)], blocking=op)
@@ -170,10 +172,11 @@ def test_workload_repr():
     wl = Workload(segments=[(0, 5, 1.0)], blocking=[LongQuery(start_s=0, duration_s=1)])
     assert repr(wl) == (
         "Workload(segments=((0, 5, 1.0),), arrivals='poisson', query_cpu_s=0.02, "
-        "blocking=(LongQuery(start_s=0, duration_s=1),))"
+        "blocking=(LongQuery(start_s=0, duration_s=1, internal_temp_table=True),))"
     )
 
 
 @pytest.mark.parametrize("kind", OPERATIONS)
 def test_blocking_operation_repr(kind):
-    assert repr(kind(start_s=1, duration_s=2)) == f"{kind.__name__}(start_s=1, duration_s=2)"
+    extra = ", internal_temp_table=True" if kind is LongQuery else ""
+    assert repr(kind(start_s=1, duration_s=2)) == f"{kind.__name__}(start_s=1, duration_s=2{extra})"

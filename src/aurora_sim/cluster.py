@@ -245,9 +245,8 @@ class Cluster:
             if op.on_force == "abort":
                 self._emit(TRANSACTION_ABORTED, message=text)
             elif op.on_force == "drop":
-                what = "a temporary table" if type(op).__name__ == "TemporaryTable" else "a table lock"
                 self._emit(CONNECTION_CLOSED, message=f"Connection dropped by ForceApplyCapacityChange: "
-                           f"it held {what} ({type(op).__name__} started at {op.start_s:g} s).")
+                           f"it held {op.holds} ({type(op).__name__} started at {op.start_s:g} s).")
             else:
                 continue
             self._blocker_procs[index].interrupt("forced scaling")
@@ -314,14 +313,36 @@ class Cluster:
         self.server.held += 1
         self._last_blocker_open_s = self.env.now
         self._update_rate()
+        lifetime_s, ending = self._blocker_lifetime(op)
         with contextlib.suppress(simpy.Interrupt):  # forced scaling ends it early
-            yield self.env.timeout(op.duration_s)
+            yield self.env.timeout(lifetime_s)
+            for kind, message in ending:  # an engine timeout ended it, freeing the scaling point
+                self._emit(kind, message=message)
         self._sync()
         self._closed_held_seconds += self.env.now - op.start_s
         del self._blockers[index]
         self.server.held -= 1
         self._last_blocker_close_s = max(self._last_blocker_close_s, self.env.now)
         self._update_rate()
+
+    def _blocker_lifetime(self, op: _HeldConnection) -> tuple[float, tuple[tuple[str, str], ...]]:
+        """How long ``op`` lasts under the cluster's timeout parameters, and the events that end it early."""
+        config, name = self.config, type(op).__name__
+        if name == "LongQuery":
+            limit = "statement_timeout" if config.engine == "aurora-postgresql" else "max_execution_time"
+            text = facts.STATEMENT_TIMEOUT_ERROR if limit == "statement_timeout" else facts.MAX_EXECUTION_TIME_ERROR
+            ending = ((TRANSACTION_ABORTED, text),)
+        elif name == "LongTransaction" and config.engine == "aurora-postgresql":
+            limit = "idle_in_transaction_session_timeout"
+            ending = ((TRANSACTION_ABORTED, facts.IDLE_IN_TRANSACTION_TIMEOUT_ERROR),
+                      (CONNECTION_CLOSED, f"Session terminated by {limit}={config.parameter(limit)} ms: it sat idle "
+                       f"in an open transaction (LongTransaction started at {op.start_s:g} s)."))
+        else:
+            return op.duration_s, ()
+        timeout_s = config.parameter(limit) / 1000
+        if 0 < timeout_s < op.duration_s:
+            return timeout_s, ending
+        return op.duration_s, ()
 
     # --- metrics --------------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 from . import facts
@@ -49,6 +50,7 @@ class ClusterConfig:
     seconds_until_auto_pause: int = facts.DEFAULT_SECONDS_UNTIL_AUTO_PAUSE_S
     timeout_action: str = facts.DEFAULT_TIMEOUT_ACTION
     seconds_before_timeout: int = facts.DEFAULT_SECONDS_BEFORE_TIMEOUT_S
+    parameters: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         _check_choice("engine", self.engine, facts.ENGINES)
@@ -68,11 +70,42 @@ class ClusterConfig:
         _check_type("seconds_before_timeout", self.seconds_before_timeout, int, "a whole number of seconds")
         _check_range("seconds_before_timeout", self.seconds_before_timeout,
                      *facts.SECONDS_BEFORE_TIMEOUT_RANGE_S, unit="seconds")
+        object.__setattr__(self, "parameters", _check_parameters(self.parameters, self.engine, self.engine_version))
+
+    def parameter(self, name: str) -> int:
+        """An engine parameter's value in milliseconds (0, the engine default, when not set: disabled).
+
+        Example:
+            >>> ClusterConfig(engine="aurora-postgresql", parameters={"statement_timeout": 500}).parameter(
+            ...     "statement_timeout")
+            500
+        """
+        return dict(self.parameters).get(name, 0)
 
     @property
     def ladder(self) -> tuple[int, ...]:
         """The rungs between min_capacity and max_capacity, inclusive."""
         return tuple(c for c in facts.CAPACITY_LADDER[self.engine] if self.min_capacity <= c <= self.max_capacity)
+
+
+def _check_parameters(parameters: object, engine: str, version: str) -> tuple[tuple[str, int], ...]:
+    """Engine parameters as sorted (name, milliseconds) pairs, so the config stays hashable."""
+    items = parameters.items() if isinstance(parameters, Mapping) else parameters
+    _check_type("parameters", items, (tuple, list, type({}.items())), "a mapping of parameter name to milliseconds")
+    known = facts.ENGINE_PARAMETERS[engine]
+    checked = {}
+    for name, value in items:
+        if name not in known:
+            other = [e for e, names in facts.ENGINE_PARAMETERS.items() if name in names]
+            where = f" (it is an {other[0]} parameter)" if other else ""
+            raise ValueError(f"parameters[{name!r}]={value!r}: not a parameter of {engine}{where}; allowed: {known}")
+        if facts.PARAMETER_MISSING_IN.get(name) == (engine, version):
+            raise ValueError(f"parameters[{name!r}]={value!r}: the parameter does not exist in {engine} {version}")
+        _check_type(f"parameters[{name!r}]", value, int, "a whole number of milliseconds")
+        if value < 0:
+            raise ValueError(f"parameters[{name!r}]={value!r} must be >= 0 (milliseconds; 0 disables)")
+        checked[name] = value
+    return tuple(sorted(checked.items()))
 
 
 def _assumption(default: float, why: str) -> float:

@@ -83,6 +83,35 @@ FORCED_SCALING_ERROR = MappingProxyType(
     }
 )
 
+# --- Engine parameters and timeouts ----------------------------------------------------------------------------
+
+ENGINE_PARAMETERS = MappingProxyType({
+    "aurora-postgresql": ("idle_in_transaction_session_timeout", "statement_timeout"),
+    "aurora-mysql": ("max_execution_time",),
+})
+PARAMETER_MISSING_IN = MappingProxyType({"max_execution_time": ("aurora-mysql", "5.6")})
+STATEMENT_TIMEOUT_ERROR = "ERROR: canceling statement due to statement timeout"
+IDLE_IN_TRANSACTION_TIMEOUT_ERROR = "FATAL: terminating connection due to idle-in-transaction timeout"
+MAX_EXECUTION_TIME_ERROR = (
+    "ERROR 3024 (HY000): Query execution was interrupted, maximum statement execution time exceeded"
+)
+POSTGRESQL_ONLY_BLOCKERS = ("AdvisoryLock", "Listen", "Notify", "HoldCursor")
+
+# --- Clients ----------------------------------------------------------------------------------------------------
+
+GONE_AWAY_ERROR = MappingProxyType({
+    "aurora-mysql": "ERROR 2006 (HY000): MySQL server has gone away",
+    "aurora-postgresql": "server closed the connection unexpectedly",
+})
+POOL_TIMEOUT_ERROR = "PoolTimeout: couldn't get a connection after {seconds:.2f} sec"
+DATA_API_RESUMING_ERROR = (
+    "BadRequestException: Communications link failure\n\nThe last packet sent successfully to the server was 0 "
+    "milliseconds ago. The driver has not received any packets from the server."
+)
+DATA_API_STATEMENT_TIMEOUT_ERROR = "StatementTimeoutException: Request timed out"
+DATA_API_CALL_LIMIT_S = 45
+DATA_API_WARM_CALL_S = 0.75
+
 # --- Pause and resume -----------------------------------------------------------------------------------------
 
 SECONDS_UNTIL_AUTO_PAUSE_RANGE_S = (300, 86_400)
@@ -177,6 +206,21 @@ SOURCES = MappingProxyType(
         "RDS_EVENT_MESSAGES": Source("DOC", "UG USER_Events.Messages.md (paraphrased where AWS gives no text)"),
         "V1_NO_NEW_CLUSTERS_DATE": Source("DOC", "UG setting-capacity page banner: no new v1 clusters since"),
         "V1_END_OF_LIFE_DATE": Source("DOC", "UG setting-capacity page banner: v1 end of life"),
+        "ENGINE_PARAMETERS": Source("DOC", "postgresql.org runtime-config-client; dev.mysql.com max_execution_time"),
+        "PARAMETER_MISSING_IN": Source("INF", "max_execution_time arrived in MySQL 5.7.8; Aurora MySQL 5.6 lacks it"),
+        "STATEMENT_TIMEOUT_ERROR": Source("DOC", "PostgreSQL SQLSTATE 57014 message"),
+        "IDLE_IN_TRANSACTION_TIMEOUT_ERROR": Source("DOC", "PostgreSQL SQLSTATE 25P03 message"),
+        "MAX_EXECUTION_TIME_ERROR": Source("DOC", "MySQL error 3024 ER_QUERY_TIMEOUT"),
+        "POSTGRESQL_ONLY_BLOCKERS": Source("DOC", "UG aurora-serverless.md limitations: advisory locks, LISTEN, "
+                                           "NOTIFY, CURSOR WITH HOLD"),
+        "GONE_AWAY_ERROR": Source("DOC", "MySQL client error 2006; libpq 'server closed the connection "
+                                  "unexpectedly'"),
+        "POOL_TIMEOUT_ERROR": Source("DOC", "psycopg_pool PoolTimeout message"),
+        "DATA_API_RESUMING_ERROR": Source("3P", "aws/aws-sdk-js#2914, jeremydaly/data-api-client#11 (v1 paused)"),
+        "DATA_API_STATEMENT_TIMEOUT_ERROR": Source("API", "botocore rds-data StatementTimeoutException"),
+        "DATA_API_CALL_LIMIT_S": Source("DOC", "UG data-api.md: a call times out after 45 seconds"),
+        "DATA_API_WARM_CALL_S": Source("3P", "agostbiro/aurora-serverless-latencies: warm median 0.75 s from "
+                                       "Lambda"),
         "PRICE_PER_ACU_HOUR_USD": Source("3P", "takayukii.me quoting the AWS pricing page (2018), us-east-1"),
         "MIN_BILLED_S_PER_ACTIVATION": Source("3P", "AWS FAQ line quoted by takayukii.me (2018), unverified"),
         "PRICE_PER_ACU_HOUR_V2_USD": Source("3P", "c3x.dev, factualminds (v2, us-east-1)"),

@@ -1,10 +1,14 @@
-"""The cluster's query engine as a first-in-first-out fluid server over pre-drawn requests.
+"""The cluster's query engine as a first-in-first-out fluid server.
 
 "Aggregate the crowd": requests are not simpy processes. Capacity C serves C ACU-seconds of work per
 second; a request that arrives at ``a`` with cost ``c`` leaves when the cumulative service ``S(t)``
 reaches ``D = max(S(a), D_previous) + c`` (a Lindley recursion in service units), so a whole batch of
-arrivals is admitted with a few numpy operations. ``advance(t)`` moves the server to ``t`` at the
-current rate; the cluster calls it before every change of rate, so the rate is constant in between.
+pre-drawn arrivals is admitted with a few numpy operations. ``advance(t)`` moves the server to ``t`` at
+the current rate; the cluster calls it before every change of rate, so the rate is constant in between.
+
+Tracked clients (pools, retries, the Data API) ``submit`` their queries one at a time and hear of each
+query's end through a callback. A statement timeout cancels a query still unfinished that long after it
+reached the server, and the queries behind it move up.
 
 Example:
     >>> server = QueueServer(np.array([0.0, 0.1]), np.array([0.5, 0.5]), max_connections=lambda: 90)
@@ -16,69 +20,112 @@ Example:
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Callable
 
 import numpy as np
 
 PENDING, OK, ERROR = 0, 1, 2
-NO_ERROR, TOO_MANY_CONNECTIONS, FORCED_SCALING = 0, 1, 2
+NO_ERROR, TOO_MANY_CONNECTIONS, FORCED_SCALING, STATEMENT_TIMEOUT = 0, 1, 2, 3
 _SMALL = 16  # below this many requests, plain Python beats numpy's per-call overhead
+_INF = math.inf
 
 
 class QueueServer:
     """Admits, serves and accounts for every request; knows nothing of pauses or scaling rules.
 
     Pending requests live in plain lists (FIFO order): a lightly loaded cluster has a handful at a time,
-    where Python beats numpy's per-call overhead. Batches of more than ``_SMALL`` go through numpy.
+    where Python beats numpy's per-call overhead. Batches of more than ``_SMALL`` go through numpy. A pending
+    id ``i >= 0`` is a pre-drawn request; ``-(k + 1)`` is tracked ticket ``k``.
     """
 
-    def __init__(self, arrival_s: np.ndarray, cost_acu_s: np.ndarray,
-                 max_connections: Callable[[], float]) -> None:
+    def __init__(self, arrival_s: np.ndarray, cost_acu_s: np.ndarray, max_connections: Callable[[], float],
+                 *, statement_timeout_s: float = 0.0,
+                 on_ticket_end: Callable[[int, float, int], None] | None = None) -> None:
         self.arrival_s = arrival_s
         self.cost = cost_acu_s
         self.finish_s = np.full(len(arrival_s), np.nan)
         self.outcome = np.zeros(len(arrival_s), dtype=np.int8)
         self.error = np.zeros(len(arrival_s), dtype=np.int8)
         self._max_connections = max_connections
+        self.statement_timeout_s = statement_timeout_s  # 0: no timeout
+        self._on_ticket_end = on_ticket_end
+        self.tickets = 0  # tracked queries submitted so far
         self.now = 0.0
         self.rate = 0.0  # ACU-seconds of request work served per second
         self.service = 0.0  # cumulative potential service S(now)
         self.next_arrival = 0  # arrivals before this index are admitted or refused
         self._ids: list[int] = []  # pending requests, in FIFO order
         self._arrived: list[float] = []  # their arrival times
+        self._level: list[float] = []  # S at their arrival
         self._done: list[float] = []  # D: the service level at which each is done
         self._start: list[float] = []  # D - cost: the service level at which it starts
+        self._deadline: list[float] = []  # when a statement timeout cancels it (inf: never)
         self.held = 0  # connections held by blocking operations
         self.work_done = 0.0  # ACU-seconds of request work served so far
-        self.connection_seconds = 0.0  # integral of request connections over time
-        self.last_close_s = 0.0  # when a request last released its connection
-        self.last_open_s = -1.0  # when a request last opened one
+        self.connection_seconds = 0.0  # integral of pre-drawn requests' connections over time
+        self.last_close_s = 0.0  # when a pre-drawn request last released its connection
+        self.last_open_s = -1.0  # when a pre-drawn request last opened one
+
+    @property
+    def _lists(self) -> tuple[list, ...]:
+        return self._ids, self._arrived, self._level, self._done, self._start, self._deadline
 
     @property
     def connections(self) -> int:
-        """Connections open right now: pending requests plus held ones."""
-        return len(self._ids) + self.held
+        """Connections of pre-drawn requests open right now, plus held ones (tracked queries use their own)."""
+        return (0 if self.tickets else len(self._ids)) + self.held
+
+    @property
+    def queries(self) -> int:
+        """Queries at the server (executing or queued)."""
+        return len(self._ids)
 
     def backlog_s(self) -> float:
         """Seconds the pending work would take to drain at the current rate (inf if stopped with work)."""
         if not self._ids:
             return 0.0
         work = self._done[-1] - self.service
-        return work / self.rate if self.rate > 0 else float("inf")
+        return work / self.rate if self.rate > 0 else _INF
 
     def next_arrival_s(self) -> float:
-        """When the next request asks for a connection (inf when none is left)."""
+        """When the next pre-drawn request asks for a connection (inf when none is left)."""
         n = self.next_arrival
-        return float(self.arrival_s[n]) if n < len(self.arrival_s) else float("inf")
+        return float(self.arrival_s[n]) if n < len(self.arrival_s) else _INF
+
+    def next_end_s(self) -> float:
+        """When the next pending query ends (completes or times out) if nothing changes; inf if none will."""
+        if not self._ids:
+            return _INF
+        finish = self.now + (self._done[0] - self.service) / self.rate if self.rate > 0 else _INF
+        return min(finish, min(self._deadline))
 
     def set_rate(self, now: float, rate: float) -> None:
         """Serve at ``rate`` from ``now`` on (advancing to ``now`` first)."""
         self.advance(now)
         self.rate = rate
 
+    def submit(self, now: float, cost_acu_s: float) -> int:
+        """Queue a tracked query at ``now`` (connection limits are the caller's); returns its ticket."""
+        self.advance(now)
+        ticket = self.tickets
+        self.tickets += 1
+        start = max(self.service, self._done[-1]) if self._done else self.service
+        deadline = now + self.statement_timeout_s if self.statement_timeout_s > 0 else _INF
+        for pending, value in zip(self._lists, (-(ticket + 1), now, self.service, start + cost_acu_s, start,
+                                                deadline), strict=True):
+            pending.append(value)
+        return ticket
+
+    def cancel(self, now: float, ticket: int) -> None:
+        """Withdraw a tracked query (its caller gave up); the queries behind it move up. No callback."""
+        self.advance(now)
+        if -(ticket + 1) in self._ids:
+            self._remove(self._ids.index(-(ticket + 1)), self.service)
+
     def advance(self, t1: float) -> None:
-        """Admit the arrivals before ``t1``, serve until ``t1`` and record who finished."""
+        """Admit the pre-drawn arrivals before ``t1``, serve until ``t1`` and record who ended."""
         t0 = self.now
         if t1 <= t0:
             return
@@ -87,20 +134,23 @@ class QueueServer:
         pending = None
         if stop > first:
             at_service = self.service + self.rate * (self.arrival_s[first:stop] - t0)
-            if stop - first > _SMALL:
+            if stop - first > _SMALL and self.statement_timeout_s == 0:
                 pending = self._admit_batch(first, stop, at_service)
             else:
                 self._admit_one_by_one(first, at_service)
             self.next_arrival = stop
         s0, s1 = self.service, self.service + self.rate * (t1 - t0)
-        if pending is None and len(self._ids) > _SMALL:
+        simple = self.statement_timeout_s == 0 and self.tickets == 0
+        if simple and pending is None and len(self._ids) > _SMALL:
             pending = (np.array(self._ids, dtype=np.int64), np.array(self._arrived), np.array(self._done),
                        np.array(self._start))
-        if pending is not None:
+        if simple and pending is not None:
             self._serve_batch(t0, t1, s0, s1, *pending)
         elif self._ids:
-            self._serve_few(t0, t1, s0, s1)
+            self._serve_one_by_one(t0, t1, s0, s1)
         self.now, self.service = t1, s1
+
+    # --- admission of pre-drawn requests ----------------------------------------------------------------------
 
     def _admit_batch(self, first: int, stop: int, at_service: np.ndarray) -> tuple[np.ndarray, ...] | None:
         """Every arrival of the batch at once, unless one would exceed the connection limit; returns the whole
@@ -116,6 +166,8 @@ class QueueServer:
             self._admit_one_by_one(first, at_service)
             return None
         self.last_open_s = max(self.last_open_s, float(self.arrival_s[stop - 1]))
+        self._level += at_service.tolist()
+        self._deadline += [_INF] * (stop - first)
         return (np.concatenate((np.array(self._ids, dtype=np.int64), np.arange(first, stop))),
                 np.concatenate((self._arrived, self.arrival_s[first:stop])), everything,
                 np.concatenate((self._start, done - cost)))
@@ -129,6 +181,7 @@ class QueueServer:
         levels = at_service.tolist()
         costs = self.cost[first:first + len(levels)].tolist()
         times = self.arrival_s[first:first + len(levels)].tolist()
+        timeout = self.statement_timeout_s
         head = 0  # queue[:head] had left before the current arrival's service level
         k, count = 0, len(levels)
         admitted_before = len(ids)
@@ -144,6 +197,8 @@ class QueueServer:
             starts.append(start)
             ids.append(first + k)
             arrived.append(times[k])
+            self._level.append(level)
+            self._deadline.append(times[k] + timeout if timeout > 0 else _INF)
             k += 1
         if len(ids) > admitted_before:
             self.last_open_s = max(self.last_open_s, arrived[-1])
@@ -155,6 +210,8 @@ class QueueServer:
     def _refuse(self, requests: np.ndarray) -> None:
         self.finish_s[requests] = self.arrival_s[requests]
         self.outcome[requests], self.error[requests] = ERROR, TOO_MANY_CONNECTIONS
+
+    # --- service ---------------------------------------------------------------------------------------------
 
     def _serve_batch(self, t0: float, t1: float, s0: float, s1: float, ids: np.ndarray, arrived: np.ndarray,
                      done: np.ndarray, start: np.ndarray) -> None:
@@ -169,39 +226,73 @@ class QueueServer:
             self.last_close_s = max(self.last_close_s, float(finish[-1]))
             self.connection_seconds += float((finish - since[:finished]).sum())
         self.connection_seconds += float((t1 - since[finished:]).sum())
+        self._level = self._level[finished:]
+        self._deadline = self._deadline[finished:]
         self._ids, self._arrived = ids[finished:].tolist(), arrived[finished:].tolist()
         self._done, self._start = done[finished:].tolist(), start[finished:].tolist()
 
-    def _serve_few(self, t0: float, t1: float, s0: float, s1: float) -> None:
-        """``_serve_batch`` in plain Python, for a handful of pending requests."""
-        finished = 0
-        for request, arrived, done, start in zip(self._ids, self._arrived, self._done, self._start, strict=True):
+    def _serve_one_by_one(self, t0: float, t1: float, s0: float, s1: float) -> None:
+        """Serve in plain Python: a handful of requests, or statement timeouts and tracked queries, where a
+        cancelled query moves every query behind it up (the ones before it never notice)."""
+        rate, i = self.rate, 0
+        while i < len(self._ids):
+            finish = t0 + (self._done[i] - s0) / rate if rate > 0 else _INF
+            if finish <= t1 and finish <= self._deadline[i]:
+                self.work_done += max(0.0, self._done[i] - max(self._start[i], s0))
+                self._end(self._ids[i], self._arrived[i], finish, OK, NO_ERROR, t0)
+                i += 1
+                continue
+            # Query i is still running at t1 (or times out); those behind it cannot finish, but may time out.
+            j = i
+            while j < len(self._ids):
+                if self._deadline[j] <= t1:
+                    self._time_out(j, t0, s0)
+                else:
+                    j += 1
+            break
+        for request, arrived, done, start in zip(self._ids[i:], self._arrived[i:], self._done[i:], self._start[i:],
+                                                 strict=True):
             self.work_done += max(0.0, min(done, s1) - max(start, s0))
-            arrived = max(arrived, t0)
-            if done <= s1:
-                finish = t0 + (done - s0) / self.rate
-                self.finish_s[request] = finish
-                self.outcome[request] = OK
-                self.last_close_s = max(self.last_close_s, finish)
-                self.connection_seconds += finish - arrived
-                finished += 1
-            else:
-                self.connection_seconds += t1 - arrived
-        if finished:
-            self._drop(finished)
+            if request >= 0:
+                self.connection_seconds += t1 - max(arrived, t0)
+        if i:
+            for pending in self._lists:
+                del pending[:i]
 
-    def _drop(self, count: int) -> None:
-        """Forget the first ``count`` pending requests (they have ended)."""
-        for pending in (self._ids, self._arrived, self._done, self._start):
-            del pending[:count]
+    def _time_out(self, index: int, t0: float, s0: float) -> None:
+        deadline = self._deadline[index]
+        level = s0 + self.rate * (deadline - t0)
+        self.work_done += max(0.0, min(self._done[index], level) - max(self._start[index], s0))
+        self._end(self._ids[index], self._arrived[index], deadline, ERROR, STATEMENT_TIMEOUT, t0)
+        self._remove(index, level)
 
-    def abort_all(self, now: float) -> np.ndarray:
-        """End every pending request with the forced-scaling error; returns their ids."""
+    def _end(self, request: int, arrived: float, time_s: float, outcome: int, error: int, t0: float) -> None:
+        if request >= 0:
+            self.finish_s[request] = time_s
+            self.outcome[request], self.error[request] = outcome, error
+            self.last_close_s = max(self.last_close_s, time_s)
+            self.connection_seconds += time_s - max(arrived, t0)
+        elif self._on_ticket_end is not None:
+            self._on_ticket_end(-request - 1, time_s, error if outcome == ERROR else NO_ERROR)
+
+    def _remove(self, index: int, level: float) -> None:
+        """Take pending ``index`` out at service level ``level``; the queries behind it start earlier."""
+        previous = max(level, self._done[index - 1]) if index else level
+        for pending in self._lists:
+            del pending[index]
+        for j in range(index, len(self._ids)):
+            start = max(self._level[j], previous)
+            self._done[j] = start + (self._done[j] - self._start[j])
+            self._start[j] = start
+            previous = self._done[j]
+
+    def abort_all(self, now: float) -> list[int]:
+        """End every pending query with the forced-scaling error; returns the pre-drawn ids and tickets aborted
+        (tickets as ``-(k + 1)``)."""
         self.advance(now)
-        ids = np.array(self._ids, dtype=np.int64)
-        self.finish_s[ids] = now
-        self.outcome[ids], self.error[ids] = ERROR, FORCED_SCALING
-        if len(ids):
-            self.last_close_s = now
-        self._drop(len(ids))
-        return ids
+        aborted = list(self._ids)
+        for request, arrived in zip(aborted, self._arrived, strict=True):
+            self._end(request, arrived, now, ERROR, FORCED_SCALING, now)
+        for pending in self._lists:
+            pending.clear()
+        return aborted

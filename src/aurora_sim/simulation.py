@@ -92,6 +92,9 @@ def simulate(config: ClusterConfig, workload: Workload, *, duration_s: float, se
     _check_positive("duration_s", duration_s)
     _check_positive("metrics_period_s", metrics_period_s)
     _check_type("seed", seed, int, "an integer")
+    for index, op in enumerate(workload.blocking):
+        if type(op).__name__ in facts.POSTGRESQL_ONLY_BLOCKERS and config.engine != "aurora-postgresql":
+            raise ValueError(f"blocking[{index}]={op!r} is PostgreSQL-only, but config.engine={config.engine!r}")
     assumptions = ModelAssumptions() if assumptions is None else assumptions
     _check_type("assumptions", assumptions, ModelAssumptions, "a ModelAssumptions")
 

@@ -36,6 +36,7 @@ class _HeldConnection:
     uses_cpu: ClassVar[bool] = False
     # What forced scaling does to it: "abort" the transaction/query, or "drop" the connection.
     on_force: ClassVar[str] = "abort"
+    holds: ClassVar[str] = "an open transaction"
 
     def __post_init__(self) -> None:
         _check_positive("start_s", self.start_s, allow_zero=True)
@@ -48,14 +49,43 @@ class _HeldConnection:
 
 @dataclass(frozen=True, kw_only=True)
 class LongTransaction(_HeldConnection):
-    """An open transaction (``BEGIN`` … ``COMMIT``): blocks every scaling point while open; uses no CPU."""
+    """An open transaction (``BEGIN`` … ``COMMIT``): blocks every scaling point while open; uses no CPU.
+
+    Between its statements the session is idle in transaction, which PostgreSQL's
+    ``idle_in_transaction_session_timeout`` ends.
+    """
+
+    def split(self, pieces: int, gap_s: float) -> tuple[LongTransaction, ...]:
+        """The same work as ``pieces`` short transactions with ``gap_s`` between them ("narrow the transaction").
+
+        Example:
+            >>> [t.start_s for t in LongTransaction(start_s=0, duration_s=600).split(3, gap_s=30)]
+            [0.0, 230.0, 460.0]
+        """
+        _check_type("pieces", pieces, int, "a whole number")
+        if pieces < 1:
+            raise ValueError(f"pieces={pieces!r} must be >= 1")
+        _check_positive("gap_s", gap_s, allow_zero=True)
+        each = self.duration_s / pieces
+        return tuple(LongTransaction(start_s=float(self.start_s + k * (each + gap_s)), duration_s=each)
+                     for k in range(pieces))
 
 
 @dataclass(frozen=True, kw_only=True)
 class LongQuery(_HeldConnection):
-    """A long-running statement: blocks scaling points and uses ``ModelAssumptions.long_query_acu`` of CPU."""
+    """A long-running statement: blocks scaling points and uses ``ModelAssumptions.long_query_acu`` of CPU.
 
+    ``internal_temp_table``: the engine builds an internal temporary table for it (UNION, view, derived table,
+    CTE); it blocks scaling for the query's life either way. It is a top-level read-only SELECT, so MySQL's
+    ``max_execution_time`` and PostgreSQL's ``statement_timeout`` cancel it.
+    """
+
+    internal_temp_table: bool = True
     uses_cpu: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_type("internal_temp_table", self.internal_temp_table, bool, "True or False")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +93,7 @@ class TemporaryTable(_HeldConnection):
     """A session holding a temporary table: blocks scaling points; forced scaling drops its connection."""
 
     on_force: ClassVar[str] = "drop"
+    holds: ClassVar[str] = "a temporary table"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +101,39 @@ class TableLock(_HeldConnection):
     """A session holding ``LOCK TABLES``: blocks scaling points; forced scaling drops its connection."""
 
     on_force: ClassVar[str] = "drop"
+    holds: ClassVar[str] = "a table lock"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdvisoryLock(_HeldConnection):
+    """PostgreSQL only: a session-level advisory lock (``pg_advisory_lock``): blocks scaling points."""
+
+    on_force: ClassVar[str] = "drop"
+    holds: ClassVar[str] = "an advisory lock"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Listen(_HeldConnection):
+    """PostgreSQL only: a session that ran ``LISTEN``: blocks scaling points while it listens."""
+
+    on_force: ClassVar[str] = "drop"
+    holds: ClassVar[str] = "a LISTEN registration"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notify(_HeldConnection):
+    """PostgreSQL only: a session sending ``NOTIFY`` ("NOTIFY commands prevent scaling"): blocks scaling points."""
+
+    on_force: ClassVar[str] = "drop"
+    holds: ClassVar[str] = "a pending NOTIFY"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HoldCursor(_HeldConnection):
+    """PostgreSQL only: an open ``CURSOR WITH HOLD``: blocks scaling points while it is open."""
+
+    on_force: ClassVar[str] = "drop"
+    holds: ClassVar[str] = "a cursor WITH HOLD"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +144,8 @@ class IdleConnection(_HeldConnection):
     on_force: ClassVar[str] = "keep"
 
 
-BLOCKING_KINDS = (LongTransaction, LongQuery, TemporaryTable, TableLock, IdleConnection)
+BLOCKING_KINDS = (LongTransaction, LongQuery, TemporaryTable, TableLock, AdvisoryLock, Listen, Notify, HoldCursor,
+                  IdleConnection)
 
 
 def _check_segments(segments: object) -> tuple[tuple[float, float, float], ...]:
