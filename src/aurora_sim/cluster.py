@@ -58,7 +58,8 @@ class Cluster:
         self.env, self.config, self.assumptions = env, config, assumptions
         self.state = ACTIVE
         self.capacity = config.min_capacity
-        self.server = QueueServer(arrival_s, cost_acu_s, self._connection_limit)
+        timeout_ms = config.parameter("statement_timeout") if config.engine == "aurora-postgresql" else 0
+        self.server = QueueServer(arrival_s, cost_acu_s, self._connection_limit, statement_timeout_s=timeout_ms / 1000)
         self._resume_rng = resume_rng
         self._pausing = False
         self._applying = False

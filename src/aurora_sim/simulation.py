@@ -24,7 +24,7 @@ from . import facts, names
 from ._validate import _check_positive, _check_type
 from .cluster import Cluster
 from .config import ClusterConfig, ModelAssumptions
-from .server import FORCED_SCALING, OK, TOO_MANY_CONNECTIONS
+from .server import OK
 from .workload import Workload
 
 STREAMS = {"arrivals": 0, "query_cost": 1, "resume_time": 2, "jitter": 3}  # append only; never renumber
@@ -128,11 +128,11 @@ def _tables(cluster: Cluster, duration_s: float, period: float,
     server = cluster.server
     latency = server.finish_s - server.arrival_s
     outcome = pd.Categorical.from_codes(np.where(server.outcome == OK, 0, 1), categories=[names.OK, names.ERROR])
-    messages = {TOO_MANY_CONNECTIONS: facts.TOO_MANY_CONNECTIONS_ERROR[cluster.config.engine],
-                FORCED_SCALING: facts.FORCED_SCALING_ERROR[(cluster.config.engine, cluster.config.engine_version)]}
-    error = pd.Categorical.from_codes(
-        np.where(server.error == 0, -1, server.error - 1).astype(np.int8),
-        categories=[messages[TOO_MANY_CONNECTIONS], messages[FORCED_SCALING]])
+    messages = [facts.TOO_MANY_CONNECTIONS_ERROR[cluster.config.engine],
+                facts.FORCED_SCALING_ERROR[(cluster.config.engine, cluster.config.engine_version)],
+                facts.STATEMENT_TIMEOUT_ERROR]  # in the order of server.TOO_MANY_CONNECTIONS, … (codes 1, 2, 3)
+    error = pd.Categorical.from_codes(np.where(server.error == 0, -1, server.error - 1).astype(np.int8),
+                                      categories=messages)
     requests = pd.DataFrame({
         "request_id": np.arange(len(latency), dtype=np.int64),
         # The anonymous crowd has no client; tracked clients (connection strategies) will.
