@@ -172,7 +172,7 @@ def test_workload_repr():
     wl = Workload(segments=[(0, 5, 1.0)], blocking=[LongQuery(start_s=0, duration_s=1)])
     assert repr(wl) == (
         "Workload(segments=((0, 5, 1.0),), arrivals='poisson', query_cpu_s=0.02, "
-        "blocking=(LongQuery(start_s=0, duration_s=1, internal_temp_table=True),))"
+        "blocking=(LongQuery(start_s=0, duration_s=1, internal_temp_table=True),), connections=None, retry=None)"
     )
 
 

@@ -160,6 +160,13 @@ class ModelAssumptions:
         0.25, "ACUs of CPU a LongQuery uses while it runs (one busy core); long transactions, temporary tables, "
         "table locks and idle connections use none.")
 
+    connect_latency_s: float = _assumption(
+        0.02, "Time to open a connection (TCP, TLS and authentication round trips within a region).")
+    connect_cpu_acu_s: float = _assumption(
+        0.005, "Server CPU one new connection costs (TLS handshake, authentication, session set-up), ACU-seconds.")
+    round_trip_s: float = _assumption(
+        0.001, "One client-server round trip, what a pool's pre-ping costs.")
+
     def __post_init__(self) -> None:
         for f in fields(self):
             _check_positive(f.name, getattr(self, f.name), allow_zero=f.name in _MAY_BE_ZERO)

@@ -26,10 +26,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-PENDING, OK, ERROR = 0, 1, 2
+PENDING, OK, ERROR, TIMEOUT = 0, 1, 2, 3
 NO_ERROR, TOO_MANY_CONNECTIONS, FORCED_SCALING, STATEMENT_TIMEOUT = 0, 1, 2, 3
 _SMALL = 16  # below this many requests, plain Python beats numpy's per-call overhead
 _INF = math.inf
+_EPS = 1e-9  # an end this close to a chunk's end belongs to it (floating point must not leave a watcher spinning)
 
 
 class QueueServer:
@@ -128,6 +129,8 @@ class QueueServer:
         """Admit the pre-drawn arrivals before ``t1``, serve until ``t1`` and record who ended."""
         t0 = self.now
         if t1 <= t0:
+            if self._ids and self.next_end_s() <= t0 + _EPS:  # ends due now (a watcher woke for them)
+                self._serve_one_by_one(t0, t0, self.service, self.service)
             return
         first = self.next_arrival
         stop = int(self.arrival_s.searchsorted(t1, side="left"))
@@ -237,7 +240,8 @@ class QueueServer:
         rate, i = self.rate, 0
         while i < len(self._ids):
             finish = t0 + (self._done[i] - s0) / rate if rate > 0 else _INF
-            if finish <= t1 and finish <= self._deadline[i]:
+            if finish <= t1 + _EPS and finish <= self._deadline[i]:
+                finish = min(finish, t1)
                 self.work_done += max(0.0, self._done[i] - max(self._start[i], s0))
                 self._end(self._ids[i], self._arrived[i], finish, OK, NO_ERROR, t0)
                 i += 1
@@ -245,8 +249,8 @@ class QueueServer:
             # Query i is still running at t1 (or times out); those behind it cannot finish, but may time out.
             j = i
             while j < len(self._ids):
-                if self._deadline[j] <= t1:
-                    self._time_out(j, t0, s0)
+                if self._deadline[j] <= t1 + _EPS:
+                    self._time_out(j, t0, t1, s0)
                 else:
                     j += 1
             break
@@ -259,11 +263,11 @@ class QueueServer:
             for pending in self._lists:
                 del pending[:i]
 
-    def _time_out(self, index: int, t0: float, s0: float) -> None:
-        deadline = self._deadline[index]
+    def _time_out(self, index: int, t0: float, t1: float, s0: float) -> None:
+        deadline = min(self._deadline[index], t1)
         level = s0 + self.rate * (deadline - t0)
         self.work_done += max(0.0, min(self._done[index], level) - max(self._start[index], s0))
-        self._end(self._ids[index], self._arrived[index], deadline, ERROR, STATEMENT_TIMEOUT, t0)
+        self._end(self._ids[index], self._arrived[index], deadline, TIMEOUT, STATEMENT_TIMEOUT, t0)
         self._remove(index, level)
 
     def _end(self, request: int, arrived: float, time_s: float, outcome: int, error: int, t0: float) -> None:
@@ -273,7 +277,7 @@ class QueueServer:
             self.last_close_s = max(self.last_close_s, time_s)
             self.connection_seconds += time_s - max(arrived, t0)
         elif self._on_ticket_end is not None:
-            self._on_ticket_end(-request - 1, time_s, error if outcome == ERROR else NO_ERROR)
+            self._on_ticket_end(-request - 1, time_s, error)
 
     def _remove(self, index: int, level: float) -> None:
         """Take pending ``index`` out at service level ``level``; the queries behind it start earlier."""

@@ -27,6 +27,7 @@ from .config import ClusterConfig, ModelAssumptions
 from .server import OK
 from .workload import Workload
 
+OUTCOMES = [names.OK, names.ERROR, names.TIMEOUT]  # server outcome codes 1, 2, 3
 STREAMS = {"arrivals": 0, "query_cost": 1, "resume_time": 2, "jitter": 3}  # append only; never renumber
 MAX_DRAIN_S = 7 * 86_400  # requests in flight at duration_s run to completion, within this bound
 
@@ -127,7 +128,7 @@ def _tables(cluster: Cluster, duration_s: float, period: float,
             end_of_metrics: tuple[float, float]) -> dict[str, pd.DataFrame]:
     server = cluster.server
     latency = server.finish_s - server.arrival_s
-    outcome = pd.Categorical.from_codes(np.where(server.outcome == OK, 0, 1), categories=[names.OK, names.ERROR])
+    outcome = pd.Categorical.from_codes(server.outcome.astype(np.int8) - 1, categories=OUTCOMES)
     messages = [facts.TOO_MANY_CONNECTIONS_ERROR[cluster.config.engine],
                 facts.FORCED_SCALING_ERROR[(cluster.config.engine, cluster.config.engine_version)],
                 facts.STATEMENT_TIMEOUT_ERROR]  # in the order of server.TOO_MANY_CONNECTIONS, … (codes 1, 2, 3)

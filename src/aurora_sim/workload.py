@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ._validate import _check_choice, _check_positive, _check_type
+from .clients import CONNECTION_STRATEGIES, ConnectionPool, ConnectPerRequest, DataApi, RetryPolicy
 
 ARRIVAL_PATTERNS = ("poisson", "regular")
 
@@ -185,6 +186,8 @@ class Workload:
     arrivals: str = "poisson"
     query_cpu_s: float = 0.02
     blocking: tuple[_HeldConnection, ...] = ()
+    connections: ConnectPerRequest | ConnectionPool | DataApi | None = None
+    retry: RetryPolicy | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "segments", _check_segments(self.segments))
@@ -196,6 +199,16 @@ class Workload:
                 names = ", ".join(kind.__name__ for kind in BLOCKING_KINDS)
                 raise ValueError(f"blocking[{i}]={op!r} must be one of {names}")
         object.__setattr__(self, "blocking", tuple(self.blocking))
+        if self.connections is not None and not isinstance(self.connections, CONNECTION_STRATEGIES):
+            names = ", ".join(kind.__name__ for kind in CONNECTION_STRATEGIES)
+            raise ValueError(f"connections={self.connections!r} must be None or one of {names}")
+        if self.retry is not None and not isinstance(self.retry, RetryPolicy):
+            raise ValueError(f"retry={self.retry!r} must be None or a RetryPolicy")
+
+    @property
+    def tracked(self) -> bool:
+        """Simulated request by request (a connection strategy or a retry policy is set)."""
+        return self.connections is not None or self.retry is not None
 
     @property
     def expected_requests(self) -> float:
