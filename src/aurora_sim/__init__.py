@@ -7,16 +7,36 @@ Example:
     [(1,)]
 """
 
+from .clients import ConnectionPool, ConnectPerRequest, DataApi, RetryPolicy
 from .config import ClusterConfig, ModelAssumptions
 from .simulation import Run, simulate
-from .workload import IdleConnection, LongQuery, LongTransaction, TableLock, TemporaryTable, Workload
+from .workload import (
+    AdvisoryLock,
+    HoldCursor,
+    IdleConnection,
+    Listen,
+    LongQuery,
+    LongTransaction,
+    Notify,
+    TableLock,
+    TemporaryTable,
+    Workload,
+)
 
 __all__ = [
+    "AdvisoryLock",
     "ClusterConfig",
+    "ConnectPerRequest",
+    "ConnectionPool",
+    "DataApi",
+    "HoldCursor",
     "IdleConnection",
+    "Listen",
     "LongQuery",
     "LongTransaction",
     "ModelAssumptions",
+    "Notify",
+    "RetryPolicy",
     "Run",
     "TableLock",
     "TemporaryTable",

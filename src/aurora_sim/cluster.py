@@ -44,6 +44,7 @@ from .names import (
     TRANSACTION_ABORTED,
 )
 from .server import QueueServer
+from .tracked_connections import TrackedConnections
 from .workload import Workload, _HeldConnection
 
 _EPS = 1e-9
@@ -59,7 +60,9 @@ class Cluster:
         self.state = ACTIVE
         self.capacity = config.min_capacity
         timeout_ms = config.parameter("statement_timeout") if config.engine == "aurora-postgresql" else 0
-        self.server = QueueServer(arrival_s, cost_acu_s, self._connection_limit, statement_timeout_s=timeout_ms / 1000)
+        self.server = QueueServer(arrival_s, cost_acu_s, self._connection_limit, statement_timeout_s=timeout_ms / 1000,
+                                  on_ticket_end=self._ticket_ended)
+        self.tracked = TrackedConnections(env)
         self._resume_rng = resume_rng
         self._pausing = False
         self._applying = False
@@ -74,6 +77,9 @@ class Cluster:
         self._last_blocker_close_s = 0.0
         self._awake = env.event()
         self._scaling_done = env.event()
+        self._demand = env.event()  # fires when a tracked client asks for a connection
+        self._server_changed = env.event()  # fires when a tracked query is queued or the rate changes
+        self._ticket_events: dict[int, simpy.Event] = {}
         self.long_query_work = 0.0
         self.capacity_seconds = 0.0  # integral of serving capacity: the denominator of CPU %
         self._accounted_to = 0.0
@@ -85,6 +91,8 @@ class Cluster:
         env.process(self._sampler(metrics_period_s))
         for index, op in enumerate(workload.blocking):
             self._blocker_procs[index] = env.process(self._hold(index, op))
+        if workload.tracked:
+            env.process(self._watch_tickets())
 
     # --- bookkeeping ----------------------------------------------------------------------------------------
 
@@ -98,7 +106,12 @@ class Cluster:
 
     @property
     def connections(self) -> int:
-        return self.server.connections
+        return self.server.connections + self.tracked.open
+
+    @property
+    def awake(self) -> simpy.Event:
+        """Fires when the cluster is active again after a pause."""
+        return self._awake
 
     def _emit(self, kind: str, capacity_from: int | None = None, capacity_to: int | None = None,
               message: str = "", **fields: object) -> None:
@@ -128,6 +141,12 @@ class Cluster:
         """Call after any change of state, capacity or blockers (the server is synced first)."""
         self._sync()
         self.server.set_rate(self.env.now, self._serving_capacity() - self._long_query_load())
+        self._poke()
+
+    def _poke(self) -> None:
+        """Tell the ticket watcher that the next end of a query may have moved."""
+        changed, self._server_changed = self._server_changed, self.env.event()
+        changed.succeed()
 
     def _set_state(self, state: str, capacity: int | None = None) -> None:
         self._sync()
@@ -179,7 +198,7 @@ class Cluster:
     def _window_sample(self) -> tuple[float, float, float, float]:
         held_seconds = self._held_seconds()
         return (self.env.now, self.total_work(), self.capacity_seconds,
-                self.server.connection_seconds + held_seconds)
+                self.server.connection_seconds + held_seconds + self.tracked.seconds(self.env.now))
 
     def _held_seconds(self) -> float:
         now = self.env.now
@@ -262,11 +281,11 @@ class Cluster:
             self.env.process(self._pause_countdown(self._idle_since()))
 
     def _idle_since(self) -> float:
-        return max(self.server.last_close_s, self._last_blocker_close_s)
+        return max(self.server.last_close_s, self._last_blocker_close_s, self.tracked.last_close_s)
 
     def _still_idle_since(self, idle_since: float) -> bool:
         self._sync()
-        opened = max(self.server.last_open_s, self._last_blocker_open_s)
+        opened = max(self.server.last_open_s, self._last_blocker_open_s, self.tracked.last_open_s)
         # A connection requested at this very instant wins over the pause timer.
         requested_now = self.next_demand_s() <= self.env.now
         return self.connections == 0 and opened <= idle_since and not self._pausing and not requested_now
@@ -283,20 +302,25 @@ class Cluster:
         self._pausing = True
         self._emit(PAUSE_STARTED, self.capacity, 0)
         demand = self.next_demand_s()
+        transition = self.env.timeout(self.assumptions.pause_transition_s)
         if demand < self.env.now + self.assumptions.pause_transition_s:
-            yield self.env.timeout(demand - self.env.now)
+            transition = self.env.timeout(demand - self.env.now)
+        requested = self._demand
+        yield transition | requested
+        if requested.triggered or (demand < float("inf") and self.env.now >= demand):
             self._emit(PAUSE_CANCELLED, self.capacity, self.capacity)
             self._pausing = False
             return
-        yield self.env.timeout(self.assumptions.pause_transition_s)
         capacity = self.capacity
         self._pausing = False
         self._set_state(PAUSED)
         self._emit(PAUSED_EVENT, capacity, 0)
         demand = self.next_demand_s()
+        requested = self._demand
         if demand == float("inf"):
-            return
-        yield self.env.timeout(demand - self.env.now)
+            yield requested
+        else:
+            yield self.env.timeout(demand - self.env.now) | requested
         self._set_state(RESUMING)
         self._emit(RESUME_STARTED, 0, capacity)
         yield self.env.timeout(scaling.resume_time_s(self.assumptions, self._resume_rng))
@@ -304,6 +328,51 @@ class Cluster:
         self._emit(RESUMED, 0, capacity)
         awake, self._awake = self._awake, self.env.event()
         awake.succeed()
+
+    # --- tracked clients (tracked.py) -------------------------------------------------------------------------
+
+    def request_connection(self) -> None:
+        """A tracked client asks for a connection: wakes a pausing or paused cluster (the router holds it)."""
+        self.tracked.last_open_s = self.env.now
+        requested, self._demand = self._demand, self.env.event()
+        requested.succeed()
+
+    def accepts_connection(self) -> bool:
+        """Whether one more connection fits under max_connections right now."""
+        return self.state not in (PAUSED, RESUMING) and self.connections < self.max_connections()
+
+    def submit(self, cost_acu_s: float) -> simpy.Event:
+        """Queue a tracked query; the event's value is its server error code (0 = done, see ``server``)."""
+        self._sync()
+        ticket = self.server.submit(self.env.now, cost_acu_s)
+        event = self._ticket_events[ticket] = self.env.event()
+        event.ticket = ticket
+        self._poke()
+        return event
+
+    def cancel(self, event: simpy.Event) -> None:
+        """Withdraw a tracked query its client gave up on (a Data API call cut at its limit)."""
+        if not event.triggered:
+            self._sync()
+            self.server.cancel(self.env.now, event.ticket)
+            self._ticket_events.pop(event.ticket, None)
+            self._poke()
+
+    def _ticket_ended(self, ticket: int, time_s: float, code: int) -> None:
+        event = self._ticket_events.pop(ticket, None)
+        if event is not None:
+            event.succeed(code)
+
+    def _watch_tickets(self):
+        """Wake at each tracked query's end, so its client resumes at exactly that time."""
+        while True:
+            changed = self._server_changed
+            next_end = self.server.next_end_s()
+            if next_end == float("inf"):
+                yield changed
+            else:
+                yield self.env.timeout(max(0.0, next_end - self.env.now)) | changed
+            self._sync()
 
     # --- blocking operations --------------------------------------------------------------------------------
 

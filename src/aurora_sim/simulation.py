@@ -24,7 +24,8 @@ from . import facts, names
 from ._validate import _check_positive, _check_type
 from .cluster import Cluster
 from .config import ClusterConfig, ModelAssumptions
-from .server import OK
+from .server import OK, PENDING, QueueServer
+from .tracked import Clients
 from .workload import Workload
 
 OUTCOMES = [names.OK, names.ERROR, names.TIMEOUT]  # server outcome codes 1, 2, 3
@@ -102,47 +103,51 @@ def simulate(config: ClusterConfig, workload: Workload, *, duration_s: float, se
     arrival_s = draw_arrivals(workload, seed, duration_s)
     cost = draw_costs(workload, assumptions, seed, len(arrival_s))
     env = simpy.Environment()
-    cluster = Cluster(env, config, workload, assumptions, arrival_s, cost, rng_for(seed, "resume_time"),
+    bulk = (np.empty(0), np.empty(0)) if workload.tracked else (arrival_s, cost)
+    cluster = Cluster(env, config, workload, assumptions, *bulk, rng_for(seed, "resume_time"),
                       metrics_period_s=metrics_period_s)
+    record = cluster.server
+    if workload.tracked:
+        record = Clients(env, cluster, workload, arrival_s, cost, rng_for(seed, "jitter"))
     env.run(until=duration_s)
     cluster._sync()
     end_of_metrics = (cluster.total_work(), cluster.capacity_seconds)
-    _drain(env, cluster, duration_s)
+    _drain(env, cluster, record, duration_s)
     return Run(config=config, workload=workload, duration_s=duration_s, seed=seed,
                metrics_period_s=metrics_period_s, assumptions=assumptions,
-               tables=_tables(cluster, duration_s, metrics_period_s, end_of_metrics))
+               tables=_tables(cluster, record, duration_s, metrics_period_s, end_of_metrics))
 
 
-def _drain(env: simpy.Environment, cluster: Cluster, duration_s: float) -> None:
+def _drain(env: simpy.Environment, cluster: Cluster, record: QueueServer | Clients, duration_s: float) -> None:
     """Run on until every request has ended (no new request arrives after duration_s)."""
-    server = cluster.server
-    step = 60.0
-    while (server.outcome == 0).any():
+    step = cluster.assumptions.controller_period_s
+    while (record.outcome == PENDING).any():
         if env.now >= duration_s + MAX_DRAIN_S:
             raise RuntimeError(f"requests still in flight {MAX_DRAIN_S} s after duration_s={duration_s}")
         env.run(until=env.now + step)
         cluster._sync()
 
 
-def _tables(cluster: Cluster, duration_s: float, period: float,
+def _tables(cluster: Cluster, record: QueueServer | Clients, duration_s: float, period: float,
             end_of_metrics: tuple[float, float]) -> dict[str, pd.DataFrame]:
-    server = cluster.server
-    latency = server.finish_s - server.arrival_s
-    outcome = pd.Categorical.from_codes(server.outcome.astype(np.int8) - 1, categories=OUTCOMES)
-    messages = [facts.TOO_MANY_CONNECTIONS_ERROR[cluster.config.engine],
-                facts.FORCED_SCALING_ERROR[(cluster.config.engine, cluster.config.engine_version)],
-                facts.STATEMENT_TIMEOUT_ERROR]  # in the order of server.TOO_MANY_CONNECTIONS, … (codes 1, 2, 3)
-    error = pd.Categorical.from_codes(np.where(server.error == 0, -1, server.error - 1).astype(np.int8),
-                                      categories=messages)
+    latency = record.finish_s - record.arrival_s
+    outcome = pd.Categorical.from_codes(record.outcome.astype(np.int8) - 1, categories=OUTCOMES)
+    count = len(latency)
+    if isinstance(record, Clients):
+        error, attempts = pd.Categorical(record.error), record.attempts
+        # Tracked requests belong to one application (client 0); the anonymous crowd has no client.
+        client = pd.arrays.IntegerArray(np.zeros(count, dtype=np.int64), np.zeros(count, bool))
+    else:
+        messages = [facts.TOO_MANY_CONNECTIONS_ERROR[cluster.config.engine],
+                    facts.FORCED_SCALING_ERROR[(cluster.config.engine, cluster.config.engine_version)],
+                    facts.STATEMENT_TIMEOUT_ERROR]  # in the order of server.TOO_MANY_CONNECTIONS, … (codes 1, 2, 3)
+        error = pd.Categorical.from_codes(np.where(record.error == 0, -1, record.error - 1).astype(np.int8),
+                                          categories=messages)
+        attempts = np.ones(count, dtype=np.int32)
+        client = pd.arrays.IntegerArray(np.zeros(count, dtype=np.int64), np.ones(count, bool))
     requests = pd.DataFrame({
-        "request_id": np.arange(len(latency), dtype=np.int64),
-        # The anonymous crowd has no client; tracked clients (connection strategies) will.
-        "client_id": pd.arrays.IntegerArray(np.zeros(len(latency), dtype=np.int64), np.ones(len(latency), bool)),
-        "submitted_s": server.arrival_s,
-        "finished_s": server.finish_s,
-        "latency_s": latency,
-        "attempts": np.ones(len(latency), dtype=np.int32),
-        "outcome": outcome,
+        "request_id": np.arange(count, dtype=np.int64), "client_id": client, "submitted_s": record.arrival_s,
+        "finished_s": record.finish_s, "latency_s": latency, "attempts": attempts, "outcome": outcome,
         "error": error,
     })
     events = pd.DataFrame(cluster.events, columns=["time_s", "kind", "capacity_from", "capacity_to", "message"])
@@ -154,11 +159,11 @@ def _tables(cluster: Cluster, duration_s: float, period: float,
     capacity = pd.DataFrame(cluster.capacity_log, columns=["time_s", "state", "capacity_acu"])
     capacity["time_s"] = capacity["time_s"].astype(float)
     capacity.insert(0, "seq", np.arange(len(capacity), dtype=np.int64))
-    return {"metrics": _metrics(cluster, server, latency, duration_s, period, end_of_metrics),
+    return {"metrics": _metrics(cluster, record, latency, duration_s, period, end_of_metrics),
             "events": events, "requests": requests, "capacity": capacity}
 
 
-def _metrics(cluster: Cluster, server, latency: np.ndarray, duration_s: float, period: float,
+def _metrics(cluster: Cluster, server: QueueServer | Clients, latency: np.ndarray, duration_s: float, period: float,
              end_of_metrics: tuple[float, float]) -> pd.DataFrame:
     rows = math.ceil(duration_s / period - 1e-9)
     samples = pd.DataFrame(cluster.samples[:rows], columns=["time_s", "state", "capacity_acu", "connections",
