@@ -78,7 +78,7 @@ class Cluster:
         self._awake = env.event()
         self._scaling_done = env.event()
         self._demand = env.event()  # fires when a tracked client asks for a connection
-        self._server_changed = env.event()  # fires when a tracked query is queued or the rate changes
+        self._watch_at = float("inf")  # when the ticket watch next wakes
         self._ticket_events: dict[int, simpy.Event] = {}
         self.long_query_work = 0.0
         self.capacity_seconds = 0.0  # integral of serving capacity: the denominator of CPU %
@@ -91,8 +91,6 @@ class Cluster:
         env.process(self._sampler(metrics_period_s))
         for index, op in enumerate(workload.blocking):
             self._blocker_procs[index] = env.process(self._hold(index, op))
-        if workload.tracked:
-            env.process(self._watch_tickets())
 
     # --- bookkeeping ----------------------------------------------------------------------------------------
 
@@ -141,12 +139,7 @@ class Cluster:
         """Call after any change of state, capacity or blockers (the server is synced first)."""
         self._sync()
         self.server.set_rate(self.env.now, self._serving_capacity() - self._long_query_load())
-        self._poke()
-
-    def _poke(self) -> None:
-        """Tell the ticket watcher that the next end of a query may have moved."""
-        changed, self._server_changed = self._server_changed, self.env.event()
-        changed.succeed()
+        self._watch_tickets()
 
     def _set_state(self, state: str, capacity: int | None = None) -> None:
         self._sync()
@@ -347,7 +340,7 @@ class Cluster:
         ticket = self.server.submit(self.env.now, cost_acu_s)
         event = self._ticket_events[ticket] = self.env.event()
         event.ticket = ticket
-        self._poke()
+        self._watch_tickets()
         return event
 
     def cancel(self, event: simpy.Event) -> None:
@@ -356,23 +349,29 @@ class Cluster:
             self._sync()
             self.server.cancel(self.env.now, event.ticket)
             self._ticket_events.pop(event.ticket, None)
-            self._poke()
+            self._watch_tickets()
 
     def _ticket_ended(self, ticket: int, time_s: float, code: int) -> None:
         event = self._ticket_events.pop(ticket, None)
         if event is not None:
             event.succeed(code)
 
-    def _watch_tickets(self):
-        """Wake at each tracked query's end, so its client resumes at exactly that time."""
-        while True:
-            changed = self._server_changed
-            next_end = self.server.next_end_s()
-            if next_end == float("inf"):
-                yield changed
-            else:
-                yield self.env.timeout(max(0.0, next_end - self.env.now)) | changed
-            self._sync()
+    def _watch_tickets(self) -> None:
+        """Make sure the cluster wakes at the next tracked query's end, so its client resumes at exactly that
+        time. A plain timeout with a callback, not a process: a wake made stale by a later change just syncs
+        (a process waiting on "timeout or change" cost two extra events per query: 2.4 s → 1.5 s for 20 k)."""
+        if not self._ticket_events:
+            return
+        next_end = self.server.next_end_s()
+        if next_end < self._watch_at:
+            self._watch_at = next_end
+            self.env.timeout(max(0.0, next_end - self.env.now)).callbacks.append(self._on_watch)
+
+    def _on_watch(self, _event: simpy.Event) -> None:
+        if self.env.now >= self._watch_at:
+            self._watch_at = float("inf")
+        self._sync()
+        self._watch_tickets()
 
     # --- blocking operations --------------------------------------------------------------------------------
 
