@@ -17,9 +17,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from . import facts
+from .clients import ConnectionPool, ConnectPerRequest, DataApi, RetryPolicy
 from .config import ClusterConfig, ModelAssumptions
 from .simulation import Run, simulate
-from .workload import IdleConnection, Workload
+from .workload import IdleConnection, LongQuery, LongTransaction, TableLock, TemporaryTable, Workload
 
 SPIKE_START_S, SPIKE_END_S = 600, 1800
 
@@ -161,3 +163,113 @@ def preset(name: str, *, intensity: float = 1.0, **config: object) -> Scenario:
     segments = tuple((start, end, rate * intensity) for start, end, rate in base.workload.segments)
     return base.replace(workload=dataclasses.replace(base.workload, segments=segments),
                         config=dataclasses.replace(base.config, **config))
+
+
+# --- notebook 01: connection management ---------------------------------------------------------------------
+
+BURST_START_S, BURST_END_S = 600, 660
+CONNECTION_STRATEGIES = ("per request", "pool", "Data API", "none (one free connection per request)")
+
+
+def connection_strategy(name: str, *, pool_min_size: int = 2, pool_max_size: int = 20, acquire_timeout_s: float = 10,
+                        max_lifetime_s: float | None = 3600, pre_ping: bool = False):
+    """The ``Workload.connections`` value for a strategy's display name (see ``CONNECTION_STRATEGIES``)."""
+    if name not in CONNECTION_STRATEGIES:
+        raise ValueError(f"name={name!r} must be one of {CONNECTION_STRATEGIES}")
+    return {"per request": ConnectPerRequest(),
+            "pool": ConnectionPool(min_size=pool_min_size, max_size=pool_max_size, acquire_timeout_s=acquire_timeout_s,
+                                   max_lifetime_s=max_lifetime_s, pre_ping=pre_ping),
+            "Data API": DataApi(), "none (one free connection per request)": None}[name]
+
+
+def serverless_burst(*, connections: str = "per request", burst_rps: float = 60.0, pool_min_size: int = 2,
+                     pool_max_size: int = 20, base_rps: float = 0.5, retry: RetryPolicy | None = None) -> Scenario:
+    """Notebook 01: a trickle of requests, a one-minute burst of serverless invocations at minute 10, the trickle
+    again, then a quiet half hour in which the cluster may pause. Every request is simulated individually."""
+    segments = [(0, BURST_START_S, base_rps), (BURST_START_S, BURST_END_S, burst_rps), (BURST_END_S, 1800, base_rps)]
+    strategy = connection_strategy(connections, pool_min_size=pool_min_size, pool_max_size=pool_max_size)
+    if strategy is None and retry is None:
+        retry = RetryPolicy("none")  # still simulated request by request, like the others
+    return Scenario(
+        name="serverless_burst",
+        description=f"{base_rps:g} req/s, a {burst_rps:g} req/s burst at minute 10, quiet after minute 30",
+        config=ClusterConfig(min_capacity=1, max_capacity=8),
+        workload=Workload(segments=segments, query_cpu_s=0.01, connections=strategy, retry=retry),
+        duration_s=3600,
+    )
+
+
+def oversized_pool(*, min_size: int = 85) -> Scenario:
+    """Notebook 01: a pool whose idle connections alone pass 90 % of max_connections at 1 ACU (CPU stays low)."""
+    return Scenario(
+        name="oversized_pool",
+        description=f"1 req/s through a pool that keeps {min_size} connections open",
+        config=ClusterConfig(min_capacity=1, max_capacity=8),
+        workload=Workload(segments=[(0, 3600, 1.0)], query_cpu_s=0.01,
+                          connections=ConnectionPool(min_size=min_size, max_size=max(min_size, 100))),
+        duration_s=3600,
+    )
+
+
+def long_lived_pool(*, max_lifetime_s: float | None = None, pre_ping: bool = False) -> Scenario:
+    """Notebook 01: two days through a small pool; the cluster closes each connection at 24 hours."""
+    return Scenario(
+        name="long_lived_pool",
+        description="one request every two minutes for two days through a pool of two connections",
+        config=ClusterConfig(min_capacity=1, max_capacity=4),
+        workload=Workload(segments=[(0, 2 * 86_400, 1 / 120)], arrivals="regular", query_cpu_s=0.01,
+                          connections=ConnectionPool(min_size=2, max_size=2, idle_timeout_s=None,
+                                                     max_lifetime_s=max_lifetime_s, pre_ping=pre_ping)),
+        duration_s=2 * 86_400,
+        metrics_period_s=600,
+    )
+
+
+# --- notebook 05: scale-blocking operations -----------------------------------------------------------------
+
+REPORT_START_S, REPORT_DURATION_S, MORNING_RAMP_S = 0, 3600, 1200
+BLOCKERS = {"long transaction": LongTransaction, "long query": LongQuery, "temporary table": TemporaryTable,
+            "table lock": TableLock, "none": None}
+
+
+def nightly_report(*, blocker: str = "long transaction", pieces: int = 1, gap_s: float = 60,
+                   timeout_action: str = "RollbackCapacityChange", seconds_before_timeout: int = 300,
+                   parameters: dict | None = None, engine: str = "aurora-mysql") -> Scenario:
+    """Notebook 05: a one-hour report job from 06:00 while the morning traffic climbs at 06:20 to 80 % of one
+    ACU, so the cluster wants to scale up while the report holds its scaling point. ``pieces`` > 1 runs the
+    report as that many short transactions with ``gap_s`` between them ("narrow the transaction")."""
+    if blocker not in BLOCKERS:
+        raise ValueError(f"blocker={blocker!r} must be one of {tuple(BLOCKERS)}")
+    kind = BLOCKERS[blocker]
+    report = () if kind is None else (kind(start_s=REPORT_START_S, duration_s=REPORT_DURATION_S),)
+    if pieces > 1 and kind is LongTransaction:
+        report = report[0].split(pieces, gap_s)
+    return Scenario(
+        name="nightly_report",
+        description=f"a one-hour report ({blocker}) while traffic climbs at minute {MORNING_RAMP_S // 60}",
+        config=ClusterConfig(engine=engine, min_capacity=facts.CAPACITY_LADDER[engine][0], max_capacity=8,
+                             timeout_action=timeout_action, seconds_before_timeout=seconds_before_timeout,
+                             parameters=parameters or {}),
+        workload=Workload(segments=[(0, MORNING_RAMP_S, 3.0), (MORNING_RAMP_S, 7200, 27.0)], query_cpu_s=0.03,
+                          blocking=report),
+        duration_s=7200,
+    )
+
+
+# --- notebook 06: retries -----------------------------------------------------------------------------------
+
+def retry_storm(*, retry: RetryPolicy | None = None, quiet_rps: float = 1.5, busy_rps: float = 8.0) -> Scenario:
+    """Notebook 06: Data API clients meet a cold start at minute 10 (the call that finds the cluster paused
+    fails), then, at minute 20, more traffic wants a scale-up while a report holds the scaling point: after 60 s
+    the change is forced and the statements in flight are aborted. What does a retry policy make of both?"""
+    return Scenario(
+        name="retry_storm",
+        description=f"Data API calls from minute 10 ({quiet_rps:g}/s, then {busy_rps:g}/s from minute 20); "
+                    "a report blocks scaling, forced after 60 s",
+        config=ClusterConfig(min_capacity=1, max_capacity=8, timeout_action="ForceApplyCapacityChange",
+                             seconds_before_timeout=60),
+        workload=Workload(segments=[(600, 1200, quiet_rps), (1200, 1800, busy_rps)], query_cpu_s=0.1,
+                          blocking=(LongTransaction(start_s=1150, duration_s=600),),
+                          connections=DataApi(), retry=retry or RetryPolicy("none")),
+        duration_s=1800,
+    )
