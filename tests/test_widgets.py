@@ -12,7 +12,7 @@ from aurora_sim import facts, widgets
 def _extremes(slider: ipw.ValueWidget) -> list[object]:
     if isinstance(slider, ipw.SelectionSlider):
         return [slider.options[0], slider.options[-1]]
-    if isinstance(slider, ipw.FloatSlider):
+    if isinstance(slider, (ipw.FloatSlider, ipw.IntSlider)):
         return [slider.min, slider.max]
     if isinstance(slider, ipw.Dropdown):
         return list(slider.options)
@@ -24,7 +24,8 @@ def _extremes(slider: ipw.ValueWidget) -> list[object]:
 
 
 PANELS = {"minimum_capacity": widgets.minimum_capacity_panel, "pause_resume": widgets.pause_resume_panel,
-          "explore": widgets.explore_panel}
+          "explore": widgets.explore_panel, "connections": widgets.connection_panel,
+          "blocking": widgets.blocking_panel, "retry": widgets.retry_panel}
 
 
 @pytest.fixture(scope="module", params=sorted(PANELS))

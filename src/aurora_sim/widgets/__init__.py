@@ -1,0 +1,72 @@
+"""Control panels: explicit sliders wired with ``interactive_output`` to one ``FigureWidget`` updated in place.
+
+Each demo is a plain function of slider values that returns a ``Run`` (tests call it directly, at the
+slider extremes too); a ``Panel`` wires controls to it, redraws with a ``plots`` factory inside
+``batch_update()`` and shows a one-line summary. Runs are cached on the frozen scenario, so moving a
+slider back is instant. Slider ranges come from ``facts``: no position makes an invalid config.
+
+Example:
+    >>> run = minimum_capacity_demo(min_capacity=4)
+    >>> run.config.min_capacity
+    4
+    >>> setup_check_figure(0.5).data[0].name
+    'sin(x - shift)'
+"""
+
+from ._panel import PAUSE_OPTIONS_S, Panel, redraw
+from .clients import (
+    ATTEMPTS_RANGE,
+    BUDGET_OPTIONS,
+    BURST_RPS_RANGE,
+    PIECES_OPTIONS,
+    POOL_SIZE_RANGE,
+    STATEMENT_LIMIT_OPTIONS_S,
+    blocking_demo,
+    blocking_panel,
+    connection_demo,
+    connection_panel,
+    retry_demo,
+    retry_panel,
+)
+from .foundation import (
+    INTENSITY_RANGE,
+    PREWARM_OPTIONS_S,
+    SPIKE_RPS_RANGE,
+    explore_demo,
+    explore_panel,
+    minimum_capacity_demo,
+    minimum_capacity_panel,
+    pause_resume_demo,
+    pause_resume_panel,
+    setup_check_figure,
+    setup_check_panel,
+)
+
+__all__ = [
+    "ATTEMPTS_RANGE",
+    "BUDGET_OPTIONS",
+    "BURST_RPS_RANGE",
+    "INTENSITY_RANGE",
+    "PAUSE_OPTIONS_S",
+    "PIECES_OPTIONS",
+    "POOL_SIZE_RANGE",
+    "PREWARM_OPTIONS_S",
+    "Panel",
+    "SPIKE_RPS_RANGE",
+    "STATEMENT_LIMIT_OPTIONS_S",
+    "blocking_demo",
+    "blocking_panel",
+    "connection_demo",
+    "connection_panel",
+    "explore_demo",
+    "explore_panel",
+    "minimum_capacity_demo",
+    "minimum_capacity_panel",
+    "pause_resume_demo",
+    "pause_resume_panel",
+    "redraw",
+    "retry_demo",
+    "retry_panel",
+    "setup_check_figure",
+    "setup_check_panel",
+]
