@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from . import facts
+from . import facts, scenarios
+from .clients import RetryPolicy
 from .config import ModelAssumptions
 from .report import Summary, summarize
 from .scenarios import DAY_START_H, OFFICE_HOURS_H, SPIKE_END_S, SPIKE_START_S, flash_sale, office_day, tour
@@ -202,5 +203,99 @@ tour_resume_minute = Exercise(
         "not the moment it starts resuming.",
         "`run.sql(\"SELECT time_s / 60 FROM events WHERE kind = 'resumed'\").fetchall()` returns a list with one "
         "tuple; its first value is the minute.",
+    ),
+)
+
+
+# --- notebook 01: a pool that survives the burst and still lets the cluster pause --------------------------
+
+POOL_SHARE_LIMIT = facts.SCALE_UP_CONNECTIONS_PCT / 100  # a pool at 90 % of max_connections scales the cluster
+
+
+def _judge_pool(min_size: int, max_size: int) -> Verdict:
+    burst = scenarios.serverless_burst(connections="pool", pool_min_size=min_size, pool_max_size=max_size)
+    summary = summarize(burst.run())
+    limit = facts.max_connections(burst.config.engine, burst.config.min_capacity) * POOL_SHARE_LIMIT
+    if summary.failed:
+        return Verdict(NOT_YET, f"{summary.failed:,} requests failed or timed out during the burst.")
+    if summary.pauses == 0:
+        return Verdict(NOT_YET, "the burst went through, but the cluster never paused in the quiet half hour: "
+                       "something keeps a connection open all night.")
+    if max_size > limit:
+        return Verdict(NOT_YET, f"a pool this large can hold more than {POOL_SHARE_LIMIT:.0%} of max_connections "
+                       "at the minimum capacity: its connections alone would scale the cluster up.")
+    return Verdict(CORRECT, f"no request failed (p95 {summary.p95_latency_ms:,.0f} ms) and the cluster paused "
+                   f"{summary.pauses} time(s) once the traffic stopped.")
+
+
+pool_exercise = Exercise(
+    name="pool",
+    judge=_judge_pool,
+    hints=(
+        "Try the pool in the panel: which slider decides whether the cluster can pause after minute 30?",
+        "min_size connections stay open for good. And look up max_connections at 1 ACU in facts: how many of them "
+        "may a pool hold before the cluster scales up just for its connections?",
+    ),
+)
+
+
+# --- notebook 05: make the nightly report scale-friendly ---------------------------------------------------
+
+REPORT_DEADLINE_S = 75 * 60  # the report must still be done by 07:15
+RAMP_TIMES_S = (1200, 1500, 1800)  # the morning traffic does not always climb at the same minute
+
+
+def _judge_report(pieces: int, gap_s: float) -> Verdict:
+    span = scenarios.REPORT_DURATION_S + (pieces - 1) * gap_s
+    if span > REPORT_DEADLINE_S:
+        return Verdict(NOT_YET, f"split like this the report ends after {span / 60:.0f} minutes; it must be done "
+                       f"within {REPORT_DEADLINE_S / 60:.0f}.")
+    for ramp in RAMP_TIMES_S:
+        summary = summarize(scenarios.nightly_report(pieces=pieces, gap_s=gap_s, ramp_s=ramp).run())
+        if summary.scale_failures or summary.aborted:
+            return Verdict(NOT_YET, f"when the traffic climbs at minute {ramp / 60:g}, the cluster still fails to "
+                           f"scale {summary.scale_failures} time(s) (aborted: {summary.aborted}).")
+    return Verdict(CORRECT, f"whenever the morning traffic climbs, the cluster finds a scaling point between "
+                   f"two of your {pieces} transactions, and the report is done within {span / 60:.0f} minutes.")
+
+
+report_exercise = Exercise(
+    name="report",
+    judge=_judge_report,
+    hints=(
+        "Split the report in the panel and watch where the scaling point is found.",
+        "A scaling point must come along before seconds_before_timeout runs out, wherever the scale-up request "
+        "lands: how long may one transaction be at most?",
+    ),
+)
+
+
+# --- notebook 06: a retry policy for the storm -------------------------------------------------------------
+
+STORM_P95_TARGET_MS = 2000.0
+STORM_EXTRA_ATTEMPTS_LIMIT = 250
+
+
+def _judge_retry(strategy: str, max_attempts: int) -> Verdict:
+    run = scenarios.retry_storm(retry=RetryPolicy(strategy, max_attempts=max_attempts)).run()
+    summary = summarize(run)
+    extra = run.sql("SELECT sum(attempts) - count(*) FROM requests").fetchall()[0][0]
+    if summary.failed:
+        return Verdict(NOT_YET, f"{summary.failed} requests still failed.")
+    if extra > STORM_EXTRA_ATTEMPTS_LIMIT:
+        return Verdict(NOT_YET, f"no request failed, but the clients made {extra} extra attempts (limit "
+                       f"{STORM_EXTRA_ATTEMPTS_LIMIT}): retries are work the cluster has to do.")
+    if summary.p95_latency_ms > STORM_P95_TARGET_MS:
+        return Verdict(NOT_YET, f"p95 latency was {summary.p95_latency_ms:,.0f} ms (target "
+                       f"{STORM_P95_TARGET_MS:,.0f} ms).")
+    return Verdict(CORRECT, f"no request failed, with {extra} extra attempts and p95 {summary.p95_latency_ms:,.0f} ms.")
+
+
+retry_exercise = Exercise(
+    name="retry",
+    judge=_judge_retry,
+    hints=(
+        "Without jitter, the clients refused together retry together: watch the refusals after the resume.",
+        "Spread the retries out, and give them enough attempts to outlast the crowd after the cold start.",
     ),
 )

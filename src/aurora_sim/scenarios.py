@@ -234,7 +234,8 @@ BLOCKERS = {"long transaction": LongTransaction, "long query": LongQuery, "tempo
 
 def nightly_report(*, blocker: str = "long transaction", pieces: int = 1, gap_s: float = 60,
                    timeout_action: str = "RollbackCapacityChange", seconds_before_timeout: int = 300,
-                   parameters: dict | None = None, engine: str = "aurora-mysql") -> Scenario:
+                   parameters: dict | None = None, engine: str = "aurora-mysql",
+                   ramp_s: float = MORNING_RAMP_S) -> Scenario:
     """Notebook 05: a one-hour report job from 06:00 while the morning traffic climbs at 06:20 to 80 % of one
     ACU, so the cluster wants to scale up while the report holds its scaling point. ``pieces`` > 1 runs the
     report as that many short transactions with ``gap_s`` between them ("narrow the transaction")."""
@@ -246,11 +247,11 @@ def nightly_report(*, blocker: str = "long transaction", pieces: int = 1, gap_s:
         report = report[0].split(pieces, gap_s)
     return Scenario(
         name="nightly_report",
-        description=f"a one-hour report ({blocker}) while traffic climbs at minute {MORNING_RAMP_S // 60}",
+        description=f"a one-hour report ({blocker}) while traffic climbs at minute {ramp_s / 60:g}",
         config=ClusterConfig(engine=engine, min_capacity=facts.CAPACITY_LADDER[engine][0], max_capacity=8,
                              timeout_action=timeout_action, seconds_before_timeout=seconds_before_timeout,
                              parameters=parameters or {}),
-        workload=Workload(segments=[(0, MORNING_RAMP_S, 3.0), (MORNING_RAMP_S, 7200, 27.0)], query_cpu_s=0.03,
+        workload=Workload(segments=[(0, ramp_s, 3.0), (ramp_s, 7200, 27.0)], query_cpu_s=0.03,
                           blocking=report),
         duration_s=7200,
     )
@@ -258,7 +259,7 @@ def nightly_report(*, blocker: str = "long transaction", pieces: int = 1, gap_s:
 
 # --- notebook 06: retries -----------------------------------------------------------------------------------
 
-def retry_storm(*, retry: RetryPolicy | None = None, quiet_rps: float = 1.5, busy_rps: float = 8.0) -> Scenario:
+def retry_storm(*, retry: RetryPolicy | None = None, quiet_rps: float = 3.0, busy_rps: float = 8.0) -> Scenario:
     """Notebook 06: Data API clients meet a cold start at minute 10 (the call that finds the cluster paused
     fails), then, at minute 20, more traffic wants a scale-up while a report holds the scaling point: after 60 s
     the change is forced and the statements in flight are aborted. What does a retry policy make of both?"""

@@ -14,8 +14,8 @@ Example:
 
 from .. import _quick_start  # noqa: F401  (before plotly's widget module imports nbformat)
 from ..names import EVENT_KINDS
-from .comparisons import cost_latency_summary, resume_distribution
+from .comparisons import backoff_sweep, cost_latency_summary, resume_distribution
 from .requests import cold_starts, latency
 from .timeline import timeline
 
-__all__ = ["EVENT_KINDS", "cold_starts", "cost_latency_summary", "latency", "resume_distribution", "timeline"]
+__all__ = ["EVENT_KINDS", "backoff_sweep", "cold_starts", "cost_latency_summary", "latency", "resume_distribution", "timeline"]
