@@ -18,4 +18,5 @@ from .comparisons import backoff_sweep, cost_latency_summary, resume_distributio
 from .requests import cold_starts, latency
 from .timeline import timeline
 
-__all__ = ["EVENT_KINDS", "backoff_sweep", "cold_starts", "cost_latency_summary", "latency", "resume_distribution", "timeline"]
+__all__ = ["EVENT_KINDS", "backoff_sweep", "cold_starts", "cost_latency_summary", "latency", "resume_distribution",
+           "timeline"]

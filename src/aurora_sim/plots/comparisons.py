@@ -22,6 +22,8 @@ from ._style import (
     BLUE,
     COST_COLOUR,
     FONT,
+    GREEN,
+    GREY,
     SKY_BLUE,
     TEMPLATE,
     VERMILLION,
