@@ -22,7 +22,7 @@ from pathlib import Path
 
 import simpy
 
-from aurora_sim import ClusterConfig, ModelAssumptions, Workload, simulate, widgets
+from aurora_sim import ClusterConfig, ModelAssumptions, Workload, backoff, simulate, widgets
 from aurora_sim.scenarios import _run, week_with_auto_pause
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,9 +60,16 @@ def panel_callback(panel: widgets.Panel, **changes: object) -> Callable[[], obje
     return lambda: panel.update(**values)
 
 
+def backoff_point() -> None:
+    """The published experiment's 100-client point: five strategies, 50 runs each."""
+    for strategy in backoff.STRATEGIES:
+        backoff.contended_write_experiment(strategy, 100, runs=50)
+
+
 def rows(repeat: int) -> list[tuple[str, float, float, float]]:
     """(what, median seconds, simpy floor seconds, budget seconds)."""
     sale, day, explore = widgets.minimum_capacity_panel(), widgets.pause_resume_panel(), widgets.explore_panel()
+    connections, blocking, retry = widgets.connection_panel(), widgets.blocking_panel(), widgets.retry_panel()
     week = week_with_auto_pause()
     bulk = Workload(segments=[(0, 3600, 100.0)], query_cpu_s=0.005)
     rows_10k = Workload(segments=[(0, 1800, 5.5)])
@@ -77,13 +84,24 @@ def rows(repeat: int) -> list[tuple[str, float, float, float]]:
          panel_callback(day, seconds_until_auto_pause=86_400, monitoring_agent=True), 57_600, 60, 0.5),
         ("00 explorer, extreme (sale × 3, 1 ACU)", panel_callback(explore, preset="flash sale", intensity=3.0), 3600,
          60, 0.5),
+        ("01 callback, default (per request)", panel_callback(connections), 3600, 60, 0.150),
+        ("01 callback, extreme (burst 150/s, pool 100)",
+         panel_callback(connections, strategy="pool", burst_rps=150.0, pool_max_size=100), 3600, 60, 0.5),
+        ("05 callback, default (long transaction)", panel_callback(blocking), 7200, 60, 0.150),
+        ("05 callback, extreme (12 transactions, force)",
+         panel_callback(blocking, pieces=12, timeout_action="ForceApplyCapacityChange"), 7200, 60, 0.5),
+        ("06 callback, default (no retry)", panel_callback(retry), 1800, 60, 0.150),
+        ("06 callback, extreme (full jitter, 10 attempts)",
+         panel_callback(retry, strategy="full_jitter", max_attempts=10), 1800, 60, 0.5),
+        ("backoff experiment, 100 clients (5 x 50 runs)", backoff_point, 0, 60, 2.0),
         ("1 h at 100 req/s (360 k requests)", lambda: simulate(ClusterConfig(), bulk, duration_s=3600), 3600, 60,
          0.150),
         ("30 min, every request a row (~10 k)", lambda: simulate(ClusterConfig(), rows_10k, duration_s=1800), 1800,
          60, 0.150),
         ("7 days with auto-pause", lambda: week.run(), week.duration_s, week.metrics_period_s, 2.0),
     ]:
-        result.append((label, median_s(work, repeat), simpy_floor_s(duration, period, repeat), budget))
+        floor = simpy_floor_s(duration, period, repeat) if duration else float("nan")
+        result.append((label, median_s(work, repeat), floor, budget))
     return result
 
 

@@ -73,3 +73,18 @@ def test_tour_resume_minute_reads_the_event_log() -> None:
     assert began.status == checks.NOT_YET and "resume began" in began.message
     assert checks.tour_resume_minute.check(minutes["resumed"] * 60).status == checks.NOT_YET
     assert checks.tour_resume_minute.check("soon").status == checks.NOT_YET
+
+
+@pytest.mark.parametrize(("exercise", "solution", "wrong"), [
+    (checks.pool_exercise, (0, 20), [((2, 20), "never paused"), ((0, 100), "scale the cluster up")]),
+    (checks.report_exercise, (12, 30), [((1, 60), "fails to scale"), ((12, 120), "must be done within")]),
+    (checks.retry_exercise, ("full_jitter", 8), [(("none", 1), "still failed"), (("fixed", 10), "extra attempts")]),
+], ids=lambda value: getattr(value, "name", ""))
+def test_client_exercises_accept_the_reference_and_explain_wrong_answers(exercise, solution, wrong) -> None:
+    placeholders = (None,) * len(solution)
+    assert exercise.check(*placeholders).status == checks.NOT_ATTEMPTED
+    verdict = exercise.check(*solution)
+    assert verdict.status == checks.CORRECT, verdict.message
+    for answer, why in wrong:
+        verdict = exercise.check(*answer)
+        assert verdict.status == checks.NOT_YET and why in verdict.message, (answer, verdict.message)

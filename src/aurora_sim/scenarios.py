@@ -167,7 +167,7 @@ def preset(name: str, *, intensity: float = 1.0, **config: object) -> Scenario:
 
 # --- notebook 01: connection management ---------------------------------------------------------------------
 
-BURST_START_S, BURST_END_S = 600, 660
+BURST_START_S, BURST_END_S = 600, 630
 CONNECTION_STRATEGIES = ("per request", "pool", "Data API", "none (one free connection per request)")
 
 
@@ -182,9 +182,9 @@ def connection_strategy(name: str, *, pool_min_size: int = 2, pool_max_size: int
             "Data API": DataApi(), "none (one free connection per request)": None}[name]
 
 
-def serverless_burst(*, connections: str = "per request", burst_rps: float = 60.0, pool_min_size: int = 2,
-                     pool_max_size: int = 20, base_rps: float = 0.5, retry: RetryPolicy | None = None) -> Scenario:
-    """Notebook 01: a trickle of requests, a one-minute burst of serverless invocations at minute 10, the trickle
+def serverless_burst(*, connections: str = "per request", burst_rps: float = 80.0, pool_min_size: int = 2,
+                     pool_max_size: int = 20, base_rps: float = 0.25, retry: RetryPolicy | None = None) -> Scenario:
+    """Notebook 01: a trickle of requests, a 30-second burst of serverless invocations at minute 10, the trickle
     again, then a quiet half hour in which the cluster may pause. Every request is simulated individually."""
     segments = [(0, BURST_START_S, base_rps), (BURST_START_S, BURST_END_S, burst_rps), (BURST_END_S, 1800, base_rps)]
     strategy = connection_strategy(connections, pool_min_size=pool_min_size, pool_max_size=pool_max_size)
@@ -251,7 +251,7 @@ def nightly_report(*, blocker: str = "long transaction", pieces: int = 1, gap_s:
         config=ClusterConfig(engine=engine, min_capacity=facts.CAPACITY_LADDER[engine][0], max_capacity=8,
                              timeout_action=timeout_action, seconds_before_timeout=seconds_before_timeout,
                              parameters=parameters or {}),
-        workload=Workload(segments=[(0, ramp_s, 3.0), (ramp_s, 7200, 27.0)], query_cpu_s=0.03,
+        workload=Workload(segments=[(0, ramp_s, 1.0), (ramp_s, 7200, 9.0)], query_cpu_s=0.09,
                           blocking=report),
         duration_s=7200,
     )
@@ -260,17 +260,21 @@ def nightly_report(*, blocker: str = "long transaction", pieces: int = 1, gap_s:
 # --- notebook 06: retries -----------------------------------------------------------------------------------
 
 def retry_storm(*, retry: RetryPolicy | None = None, quiet_rps: float = 3.0, busy_rps: float = 8.0) -> Scenario:
-    """Notebook 06: Data API clients meet a cold start at minute 10 (the call that finds the cluster paused
-    fails), then, at minute 20, more traffic wants a scale-up while a report holds the scaling point: after 60 s
-    the change is forced and the statements in flight are aborted. What does a retry policy make of both?"""
+    """Notebook 06: Data API clients meet a cold start at minute 7 (the call that finds the cluster paused
+    fails, and the calls held during the resume then connect all at once), then, at minute 12, more traffic
+    wants a scale-up while a report holds the scaling point: after 60 s the change is forced and the statements
+    in flight are aborted. What does a retry policy make of both?"""
     return Scenario(
         name="retry_storm",
-        description=f"Data API calls from minute 10 ({quiet_rps:g}/s, then {busy_rps:g}/s from minute 20); "
+        description=f"Data API calls from minute 7 ({quiet_rps:g}/s, then {busy_rps:g}/s from minute 12); "
                     "a report blocks scaling, forced after 60 s",
         config=ClusterConfig(min_capacity=1, max_capacity=8, timeout_action="ForceApplyCapacityChange",
                              seconds_before_timeout=60),
-        workload=Workload(segments=[(600, 1200, quiet_rps), (1200, 1800, busy_rps)], query_cpu_s=0.1,
-                          blocking=(LongTransaction(start_s=1150, duration_s=600),),
+        workload=Workload(segments=[(STORM_START_S, STORM_BUSY_S, quiet_rps), (STORM_BUSY_S, STORM_END_S, busy_rps)],
+                          query_cpu_s=0.1, blocking=(LongTransaction(start_s=STORM_BUSY_S - 40, duration_s=600),),
                           connections=DataApi(), retry=retry or RetryPolicy("none")),
-        duration_s=1800,
+        duration_s=STORM_END_S,
     )
+
+
+STORM_START_S, STORM_BUSY_S, STORM_END_S = 420, 720, 960

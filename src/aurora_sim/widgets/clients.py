@@ -15,7 +15,7 @@ BURST_RPS_RANGE = (10.0, 150.0)
 POOL_SIZE_RANGE = (1, 100)
 
 
-def connection_demo(strategy: str = "per request", burst_rps: float = 60.0, pool_max_size: int = 20,
+def connection_demo(strategy: str = "per request", burst_rps: float = 80.0, pool_max_size: int = 20,
                     pool_min_size: int = 2) -> Run:
     """The serverless burst through one connection strategy (the work behind notebook 01's panel)."""
     return scenarios.serverless_burst(connections=strategy, burst_rps=burst_rps, pool_max_size=pool_max_size,
@@ -27,7 +27,7 @@ def connection_panel() -> Panel:
     controls = {
         "strategy": widgets.Dropdown(options=list(scenarios.CONNECTION_STRATEGIES), value="per request",
                                      description="connections", style=_STYLE),
-        "burst_rps": widgets.FloatSlider(value=60.0, min=BURST_RPS_RANGE[0], max=BURST_RPS_RANGE[1], step=10,
+        "burst_rps": widgets.FloatSlider(value=80.0, min=BURST_RPS_RANGE[0], max=BURST_RPS_RANGE[1], step=10,
                                          description="burst requests/s", continuous_update=False, style=_STYLE,
                                          layout=_WIDE),
         "pool_max_size": widgets.IntSlider(value=20, min=POOL_SIZE_RANGE[0], max=POOL_SIZE_RANGE[1],
