@@ -242,16 +242,17 @@ def nightly_report(*, blocker: str = "long transaction", pieces: int = 1, gap_s:
     if blocker not in BLOCKERS:
         raise ValueError(f"blocker={blocker!r} must be one of {tuple(BLOCKERS)}")
     kind = BLOCKERS[blocker]
+    lowest = facts.CAPACITY_LADDER[engine][0]  # the traffic asks for 80 % of the engine's smallest rung
     report = () if kind is None else (kind(start_s=REPORT_START_S, duration_s=REPORT_DURATION_S),)
     if pieces > 1 and kind is LongTransaction:
         report = report[0].split(pieces, gap_s)
     return Scenario(
         name="nightly_report",
         description=f"a one-hour report ({blocker}) while traffic climbs at minute {ramp_s / 60:g}",
-        config=ClusterConfig(engine=engine, min_capacity=facts.CAPACITY_LADDER[engine][0], max_capacity=8,
+        config=ClusterConfig(engine=engine, min_capacity=lowest, max_capacity=8,
                              timeout_action=timeout_action, seconds_before_timeout=seconds_before_timeout,
                              parameters=parameters or {}),
-        workload=Workload(segments=[(0, ramp_s, 1.0), (ramp_s, 7200, 9.0)], query_cpu_s=0.09,
+        workload=Workload(segments=[(0, ramp_s, 1.0 * lowest), (ramp_s, 7200, 9.0 * lowest)], query_cpu_s=0.09,
                           blocking=report),
         duration_s=7200,
     )
