@@ -196,6 +196,7 @@ def serverless_burst(*, connections: str = "per request", burst_rps: float = 80.
         config=ClusterConfig(min_capacity=1, max_capacity=8),
         workload=Workload(segments=segments, query_cpu_s=0.01, connections=strategy, retry=retry),
         duration_s=3600,
+        metrics_period_s=5,  # a 30-second burst needs finer samples than a minute to show its connections
     )
 
 
