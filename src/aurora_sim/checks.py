@@ -295,7 +295,8 @@ retry_exercise = Exercise(
     name="retry",
     judge=_judge_retry,
     hints=(
-        "Without jitter, the clients refused together retry together: watch the refusals after the resume.",
+        "Watch the refusals right after the resume: how many attempts does a refused call need, and how far "
+        "apart should they be, to get a connection once the crowd has thinned?",
         "Spread the retries out, and give them enough attempts to outlast the crowd after the cold start.",
     ),
 )

@@ -112,6 +112,12 @@ DATA_API_STATEMENT_TIMEOUT_ERROR = "StatementTimeoutException: Request timed out
 DATA_API_CALL_LIMIT_S = 45
 DATA_API_WARM_CALL_S = 0.75
 
+# --- Retries ----------------------------------------------------------------------------------------------------
+
+BACKOFF_CONCLUSION_QUOTE = ("The return on implementation complexity of using jittered backoff is huge, and it "
+                            "should be considered a standard approach for remote clients")
+RETRY_BUDGET_QUOTE = "each success could deposit 0.1 tokens, and each retry could consume 1 token"
+
 # --- Pause and resume -----------------------------------------------------------------------------------------
 
 SECONDS_UNTIL_AUTO_PAUSE_RANGE_S = (300, 86_400)
@@ -221,6 +227,9 @@ SOURCES = MappingProxyType(
         "DATA_API_CALL_LIMIT_S": Source("DOC", "UG data-api.md: a call times out after 45 seconds"),
         "DATA_API_WARM_CALL_S": Source("3P", "agostbiro/aurora-serverless-latencies: warm median 0.75 s from "
                                        "Lambda"),
+        "BACKOFF_CONCLUSION_QUOTE": Source("3P", "pypi backoff-simulator quoting Brooker 2015 (AWS Architecture "
+                                           "Blog)"),
+        "RETRY_BUDGET_QUOTE": Source("3P", "jmason.ie quoting brooker.co.za (2022)"),
         "PRICE_PER_ACU_HOUR_USD": Source("3P", "takayukii.me quoting the AWS pricing page (2018), us-east-1"),
         "MIN_BILLED_S_PER_ACTIVATION": Source("3P", "AWS FAQ line quoted by takayukii.me (2018), unverified"),
         "PRICE_PER_ACU_HOUR_V2_USD": Source("3P", "c3x.dev, factualminds (v2, us-east-1)"),

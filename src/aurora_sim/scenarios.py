@@ -276,6 +276,7 @@ def retry_storm(*, retry: RetryPolicy | None = None, quiet_rps: float = 3.0, bus
                           query_cpu_s=0.1, blocking=(LongTransaction(start_s=STORM_BUSY_S - 40, duration_s=600),),
                           connections=DataApi(), retry=retry or RetryPolicy("none")),
         duration_s=STORM_END_S,
+        metrics_period_s=5,  # the herd after the resume lasts seconds; minute samples miss its connections
     )
 
 

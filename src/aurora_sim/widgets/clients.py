@@ -81,7 +81,7 @@ def retry_demo(strategy: str = "none", max_attempts: int = 3, budget_tokens: int
 
 
 def retry_panel() -> Panel:
-    """Retry strategy, attempts and a retry budget → each request's latency, failures marked."""
+    """Retry strategy, attempts and a retry budget → the storm's timeline."""
     controls = {
         "strategy": widgets.Dropdown(options=list(RETRY_STRATEGIES), value="none", description="retry",
                                      style=_STYLE),
@@ -92,4 +92,6 @@ def retry_panel() -> Panel:
                                                  description="retry budget (0 = none)", continuous_update=False,
                                                  style=_STYLE, layout=_WIDE),
     }
-    return Panel(controls, retry_demo, plots.timeline, title="A cold start at minute 10, a forced scaling at 21")
+    return Panel(controls, retry_demo, plots.timeline,
+                 title=f"A cold start at minute {scenarios.STORM_START_S // 60}, a forced scaling after minute "
+                       f"{scenarios.STORM_BUSY_S // 60}")
