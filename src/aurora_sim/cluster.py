@@ -48,6 +48,8 @@ from .tracked_connections import TrackedConnections
 from .workload import Workload, _HeldConnection
 
 _EPS = 1e-9
+CONNECTION_AGE_LIMIT_MESSAGE = ("Connection closed by the cluster: open for 24 hours (Aurora Serverless v1 closes "
+                                "connections held open longer than one day).")
 
 
 class Cluster:
@@ -395,7 +397,14 @@ class Cluster:
         self._update_rate()
 
     def _blocker_lifetime(self, op: _HeldConnection) -> tuple[float, tuple[tuple[str, str], ...]]:
-        """How long ``op`` lasts under the cluster's timeout parameters, and the events that end it early."""
+        """How long ``op`` lasts under the cluster's timeout parameters and its 24-hour connection cap, and the
+        events that end it early."""
+        lifetime_s, ending = self._blocker_timeout(op)
+        if lifetime_s > facts.MAX_CONNECTION_AGE_S:
+            return facts.MAX_CONNECTION_AGE_S, ((CONNECTION_CLOSED, CONNECTION_AGE_LIMIT_MESSAGE),)
+        return lifetime_s, ending
+
+    def _blocker_timeout(self, op: _HeldConnection) -> tuple[float, tuple[tuple[str, str], ...]]:
         config, name = self.config, type(op).__name__
         if name == "LongQuery":
             limit = "statement_timeout" if config.engine == "aurora-postgresql" else "max_execution_time"

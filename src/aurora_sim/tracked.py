@@ -35,14 +35,12 @@ from .clients import (
     DataApi,
     RetryPolicy,
 )
-from .cluster import PAUSED, RESUMING, Cluster
+from .cluster import CONNECTION_AGE_LIMIT_MESSAGE, PAUSED, RESUMING, Cluster
 from .names import CONNECTION_CLOSED
 from .workload import Workload
 
 OUTCOME_OF = {None: server.OK, POOL_TIMEOUT: server.TIMEOUT, DATA_API_TIMEOUT: server.TIMEOUT,
               STATEMENT_TIMEOUT: server.TIMEOUT}
-CONNECTION_AGE_LIMIT_MESSAGE = ("Connection closed by the cluster: open for 24 hours (Aurora Serverless v1 closes "
-                                "connections held open longer than one day).")
 
 
 class Failure(Exception):
@@ -280,12 +278,15 @@ class Pool:
                         continue
                 return connection
             if self.size < self.settings.max_size:
+                # The acquire timeout bounds a new connection's set-up too (through a resume, say); one that
+                # arrives late still joins the pool, as psycopg_pool's background connections do.
                 self.size += 1
-                try:
-                    return (yield from self.clients.connect(pooled=True))
-                except Failure:
-                    self.size -= 1
-                    raise
+                opening = self.env.process(self._open())
+                yield opening | self.env.timeout(max(0.0, deadline - self.env.now))  # a refusal is raised here
+                if opening.triggered:
+                    return opening.value
+                opening.callbacks.append(self._opened_late)
+                raise Failure(POOL_TIMEOUT, facts.POOL_TIMEOUT_ERROR.format(seconds=self.settings.acquire_timeout_s))
             wait = self.env.event()
             self.waiting.append(wait)
             remaining = deadline - self.env.now
@@ -295,6 +296,19 @@ class Pool:
                 raise Failure(POOL_TIMEOUT, facts.POOL_TIMEOUT_ERROR.format(seconds=self.settings.acquire_timeout_s))
             if wait.value is not None:
                 return wait.value
+
+    def _open(self):
+        try:
+            return (yield from self.clients.connect(pooled=True))
+        except Failure:
+            self.size -= 1
+            raise
+
+    def _opened_late(self, opening: simpy.Process) -> None:
+        if opening.ok:
+            self._give(opening.value)
+        else:
+            opening.defused = True  # refused after its requester gave up: nobody to tell
 
     def release(self, connection: Connection) -> None:
         lifetime = self.settings.max_lifetime_s
