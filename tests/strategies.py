@@ -7,21 +7,33 @@ pauses). Every legal value stays reachable.
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import strategies as st
 
 from aurora_sim import (
+    AdvisoryLock,
     ClusterConfig,
+    ConnectionPool,
+    ConnectPerRequest,
+    DataApi,
+    HoldCursor,
     IdleConnection,
+    Listen,
     LongQuery,
     LongTransaction,
     ModelAssumptions,
+    Notify,
+    RetryPolicy,
     TableLock,
     TemporaryTable,
     Workload,
     facts,
 )
+from aurora_sim.clients import ERROR_CLASSES, RETRY_STRATEGIES, TRANSIENT
 
 BLOCKING_KINDS = (LongTransaction, LongQuery, TemporaryTable, TableLock, IdleConnection)
+POSTGRESQL_ONLY_KINDS = (AdvisoryLock, Listen, Notify, HoldCursor)
 MAX_DURATION_S = 2000  # long enough for a pause, a resume and a 900 s cooldown; short enough to stay fast
 
 
@@ -104,3 +116,97 @@ def resume_assumptions() -> st.SearchStrategy[ModelAssumptions]:
     return st.builds(lambda median, spread: ModelAssumptions(resume_median_s=median, resume_p95_s=median + spread,
                                                              resume_min_s=5, resume_max_s=200),
                      st.floats(10, 80), st.floats(0, 60))
+
+
+# --- tracked clients (issue 3): connection strategies, retry policies, engine parameters -------------------------
+
+MAX_TRACKED_ARRIVALS = 300  # tracked requests are simpy processes: keep each example well under a second
+MAX_TRACKED_DURATION_S = 1500
+
+
+def connection_strategies() -> st.SearchStrategy:
+    """None (the foundation's free connection), a connection per request, any legal pool, or the Data API."""
+    pools = st.builds(
+        lambda min_size, extra, acquire, idle, lifetime, pre_ping: ConnectionPool(
+            min_size=min_size, max_size=max(1, min_size + extra), acquire_timeout_s=acquire, idle_timeout_s=idle,
+            max_lifetime_s=lifetime, pre_ping=pre_ping),
+        st.sampled_from([0, 1, 2]) | st.integers(0, 20),
+        st.sampled_from([0, 1, 5]) | st.integers(0, 100),
+        st.sampled_from([0.1, 1.0, 30.0]) | st.floats(0.01, 60),
+        st.none() | st.sampled_from([10.0, 60.0, 600.0]) | st.floats(0.1, 2000),
+        st.none() | st.sampled_from([30.0, 300.0, 3600.0]) | st.floats(0.1, 5000),
+        st.booleans(),
+    )
+    data_api = st.builds(lambda overhead: DataApi(overhead_s=overhead),
+                         st.sampled_from([0.75, 0.05]) | st.floats(0.01, 5))
+    return st.sampled_from(["none", "per_request", "pool", "pool", "data_api"]).flatmap(
+        lambda kind: {"none": st.none(), "per_request": st.just(ConnectPerRequest()), "pool": pools,
+                      "data_api": data_api}[kind])
+
+
+def retry_policies() -> st.SearchStrategy:
+    """None, or any strategy with any legal base/cap, 1-6 attempts, an optional budget and any retry_on subset."""
+    def build(strategy, base, cap_factor, attempts, budget, deposit, retry_on):
+        return RetryPolicy(strategy, base_s=base, cap_s=base * cap_factor, max_attempts=attempts,
+                           budget_tokens=budget, budget_deposit=deposit, retry_on=retry_on)
+
+    policies = st.builds(
+        build,
+        st.sampled_from(RETRY_STRATEGIES),
+        st.sampled_from([0.1, 1.0]) | st.floats(0.01, 5),
+        st.sampled_from([1, 10, 200]) | st.floats(1, 500),
+        st.sampled_from([1, 3, 5]) | st.integers(1, 6),
+        st.none() | st.sampled_from([1.0, 5.0]) | st.floats(0.5, 20),
+        st.sampled_from([0.0, 0.1, 1.0]) | st.floats(0, 2),
+        st.just(TRANSIENT) | st.lists(st.sampled_from(ERROR_CLASSES), unique=True),
+    )
+    return st.none() | policies | policies  # a policy two times in three
+
+
+@st.composite
+def engine_parameters(draw, engine: str, version: str) -> dict[str, int]:
+    """Timeout parameters the engine and version accept (often none, sometimes short enough to fire)."""
+    names = [n for n in facts.ENGINE_PARAMETERS[engine] if facts.PARAMETER_MISSING_IN.get(n) != (engine, version)]
+    chosen = draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names))) if names else []
+    return {name: draw(st.sampled_from([0, 200, 5_000, 120_000]) | st.integers(0, 600_000)) for name in chosen}
+
+
+@st.composite
+def tracked_workloads(draw, duration_s: int, config: ClusterConfig) -> Workload:
+    """A workload with a connection strategy or a retry policy (at least one), at most ~300 expected arrivals."""
+    query_cpu_s = draw(st.sampled_from([0.005, 0.02, 0.2, 2.0]) | st.floats(0.001, 5))
+    if draw(st.integers(0, 2)) == 0:  # busy, quiet long enough to pause, busy again: pause, resume, cold calls
+        rate, gap = draw(st.floats(0.05, 5)), draw(st.sampled_from([400, 600, 900]) | st.integers(300, 1200))
+        segments = [(0.0, 30.0, rate), (30.0 + gap, 90.0 + gap, rate)]
+    else:
+        segments = draw(segment_lists(duration_s, config.min_capacity, query_cpu_s))
+    expected = sum((end - start) * rate for start, end, rate in segments)
+    if expected > MAX_TRACKED_ARRIVALS:
+        scale = MAX_TRACKED_ARRIVALS / expected
+        segments = [(start, end, rate * scale) for start, end, rate in segments]
+    connections = draw(connection_strategies())
+    retry = draw(retry_policies())
+    if connections is None and retry is None:
+        retry = RetryPolicy(draw(st.sampled_from(RETRY_STRATEGIES)))
+    kinds = BLOCKING_KINDS + (POSTGRESQL_ONLY_KINDS if config.engine == "aurora-postgresql" else ())
+    blocking = [draw(st.sampled_from(kinds))(start_s=draw(st.floats(0, duration_s, allow_nan=False)),
+                                             duration_s=draw(st.floats(1, 1500, allow_nan=False)))
+                for _ in range(draw(st.integers(0, 3)))]
+    return Workload(segments=segments, arrivals=draw(st.sampled_from(["poisson", "regular"])), query_cpu_s=query_cpu_s,
+                    blocking=blocking, connections=connections, retry=retry)
+
+
+@st.composite
+def tracked_scenarios(draw) -> dict:
+    """Keyword arguments for ``simulate`` with a tracked workload and, sometimes, engine timeout parameters."""
+    duration_s = draw(st.sampled_from([300, 900, MAX_TRACKED_DURATION_S]) | st.integers(60, MAX_TRACKED_DURATION_S))
+    config = draw(cluster_configs())
+    parameters = draw(engine_parameters(config.engine, config.engine_version))
+    config = dataclasses.replace(config, parameters=parameters, auto_pause=draw(st.sampled_from([True, True, False])))
+    return {
+        "config": config,
+        "workload": draw(tracked_workloads(duration_s, config)),
+        "duration_s": duration_s,
+        "seed": draw(st.integers(0, 2**32 - 1)),
+        "metrics_period_s": draw(st.sampled_from([5, 10, 30, 7.5])),
+    }

@@ -80,6 +80,7 @@ class Cluster:
         self._awake = env.event()
         self._scaling_done = env.event()
         self._demand = env.event()  # fires when a tracked client asks for a connection
+        self._paused_capacity = self.capacity  # what a resume comes back at
         self._watch_at = float("inf")  # when the ticket watch next wakes
         self._ticket_events: dict[int, simpy.Event] = {}
         self.long_query_work = 0.0
@@ -306,7 +307,7 @@ class Cluster:
             self._emit(PAUSE_CANCELLED, self.capacity, self.capacity)
             self._pausing = False
             return
-        capacity = self.capacity
+        capacity = self._paused_capacity = self.capacity
         self._pausing = False
         self._set_state(PAUSED)
         self._emit(PAUSED_EVENT, capacity, 0)
@@ -316,8 +317,7 @@ class Cluster:
             yield requested
         else:
             yield self.env.timeout(demand - self.env.now) | requested
-        self._set_state(RESUMING)
-        self._emit(RESUME_STARTED, 0, capacity)
+        self._begin_resume()  # unless a connection request already began it
         yield self.env.timeout(scaling.resume_time_s(self.assumptions, self._resume_rng))
         self._set_state(ACTIVE)
         self._emit(RESUMED, 0, capacity)
@@ -327,10 +327,17 @@ class Cluster:
     # --- tracked clients (tracked.py) -------------------------------------------------------------------------
 
     def request_connection(self) -> None:
-        """A tracked client asks for a connection: wakes a pausing or paused cluster (the router holds it)."""
+        """A client or blocking operation asks for a connection: cancels a pause in progress, or starts the resume
+        of a paused cluster at once (the router holds the request), so no connection ever counts while paused."""
         self.tracked.last_open_s = self.env.now
+        self._begin_resume()
         requested, self._demand = self._demand, self.env.event()
         requested.succeed()
+
+    def _begin_resume(self) -> None:
+        if self.state == PAUSED:
+            self._set_state(RESUMING)
+            self._emit(RESUME_STARTED, 0, self._paused_capacity)
 
     def accepts_connection(self) -> bool:
         """Whether one more connection fits under max_connections right now."""
@@ -380,6 +387,7 @@ class Cluster:
     def _hold(self, index: int, op: _HeldConnection):
         yield self.env.timeout(op.start_s)
         self._sync()
+        self.request_connection()
         self._blockers[index] = op
         self.server.held += 1
         self._last_blocker_open_s = self.env.now

@@ -174,6 +174,8 @@ class Clients:
             connection.busy = False
             if connection.retire:
                 self._close_by_cluster(connection)
+        if code == server.FORCED_SCALING and self.config.engine == "aurora-postgresql":
+            self.disconnect(connection)  # PostgreSQL's text is FATAL: the forced scaling ended the session too
         if code != server.NO_ERROR:
             raise self._failure_of(code)
 
