@@ -248,17 +248,17 @@ class QueueServer:
                 continue
             # Query i is still running at t1 (or times out); those behind it cannot finish, but may time out.
             j = i
-            while j < len(self._ids):
+            while self.statement_timeout_s > 0 and j < len(self._ids):
                 if self._deadline[j] <= t1 + _EPS:
                     self._time_out(j, t0, t1, s0)
                 else:
                     j += 1
             break
-        for request, arrived, done, start in zip(self._ids[i:], self._arrived[i:], self._done[i:], self._start[i:],
-                                                 strict=True):
-            self.work_done += max(0.0, min(done, s1) - max(start, s0))
-            if request >= 0:
-                self.connection_seconds += t1 - max(arrived, t0)
+        if i < len(self._ids):
+            # Only the first unfinished query is in service: the ones behind it start after it ends, past s1.
+            self.work_done += max(0.0, min(self._done[i], s1) - max(self._start[i], s0))
+            if not self.tickets:  # pre-drawn requests hold their connections while they wait
+                self.connection_seconds += sum(t1 - max(arrived, t0) for arrived in self._arrived[i:])
         if i:
             for pending in self._lists:
                 del pending[:i]
