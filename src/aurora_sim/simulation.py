@@ -210,6 +210,20 @@ def _percentiles_by_slot(slot: np.ndarray, values: np.ndarray, slots: int,
     return result
 
 
+_DATABASE: list[duckdb.DuckDBPyConnection] = []
+
+
+def _new_connection() -> duckdb.DuckDBPyConnection:
+    """A connection of its own for one run, opened on one shared in-memory database: ``cursor()`` takes 0.1 ms
+    where ``duckdb.connect()`` takes 10 ms, a widget callback's margin. Registered frames and TEMP views belong
+    to the connection, so runs never see each other's tables."""
+    if not _DATABASE:
+        _DATABASE.append(duckdb.connect())
+    connection = _DATABASE[0].cursor()
+    connection.execute("SET enable_progress_bar = false")  # a bar would print into notebook output
+    return connection
+
+
 class Run:
     """One simulation's inputs and its DuckDB tables; ``sql()`` queries them by name.
 
@@ -224,8 +238,7 @@ class Run:
                  tables: dict[str, pd.DataFrame]) -> None:
         self.config, self.workload, self.assumptions = config, workload, assumptions
         self.duration_s, self.seed, self.metrics_period_s = duration_s, seed, metrics_period_s
-        self._con = duckdb.connect()
-        self._con.execute("SET enable_progress_bar = false")  # a bar would print into notebook output
+        self._con = _new_connection()
         self._frames = tables  # the views below scan these frames in place: no copy (360 k rows: 4 ms vs 50 ms)
         self._counts = {name: len(frame) for name, frame in tables.items()}
         for name, frame in tables.items():
@@ -233,7 +246,7 @@ class Run:
             # Categoricals keep the frames small; the tables show plain text.
             text = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
             replace = f" REPLACE ({', '.join(f'CAST({c} AS VARCHAR) AS {c}' for c in text)})" if text else ""
-            self._con.execute(f"CREATE VIEW {name} AS SELECT *{replace} FROM _{name}")
+            self._con.execute(f"CREATE TEMP VIEW {name} AS SELECT *{replace} FROM _{name}")
 
     def sql(self, query: str, params: object = None) -> duckdb.DuckDBPyRelation:
         """Query the run's tables (``metrics``, ``events``, ``requests``, ``capacity``)."""
