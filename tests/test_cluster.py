@@ -22,6 +22,7 @@ from aurora_sim import (
     facts,
     simulate,
 )
+from run_tables import events, requests, times
 
 FIXED = ModelAssumptions(query_cost_cv=0, resume_median_s=40, resume_p95_s=40)
 RESUME_S = 40
@@ -62,26 +63,14 @@ def run_of(
     )
 
 
-def events(run, kind=None):
-    """The event log as dicts, in ``seq`` order (optionally one kind only)."""
-    where = "" if kind is None else f"WHERE kind = '{kind}'"
-    rel = run.sql(
-        f"SELECT seq, time_s, kind, rds_event_id, capacity_from, capacity_to, message FROM events {where} ORDER BY seq"
-    )
-    return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
 
 
-def times(run, kind):
-    return [e["time_s"] for e in events(run, kind)]
 
 
 def kinds(run):
     return [e["kind"] for e in events(run)]
 
 
-def requests(run, where="TRUE"):
-    rel = run.sql(f"SELECT * FROM requests WHERE {where} ORDER BY request_id")
-    return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
 
 
 def metrics(run):

@@ -30,6 +30,7 @@ from aurora_sim import (
     facts,
     simulate,
 )
+from run_tables import events, requests, times
 
 FIXED = ModelAssumptions(query_cost_cv=0, resume_median_s=40, resume_p95_s=40)
 STATEMENT_TIMEOUT = "ERROR: canceling statement due to statement timeout"
@@ -57,19 +58,10 @@ def hot_run(engine, blocking, duration_s=600, **config):
     return run_of(segments, duration_s=duration_s, query_cpu_s=query_cpu_s, blocking=blocking, **(base | config))
 
 
-def events(run, kind=None):
-    where = "" if kind is None else f"WHERE kind = '{kind}'"
-    rel = run.sql(f"SELECT seq, time_s, kind, capacity_from, capacity_to, message FROM events {where} ORDER BY seq")
-    return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
 
 
-def times(run, kind):
-    return [e["time_s"] for e in events(run, kind)]
 
 
-def requests(run, where="TRUE"):
-    rel = run.sql(f"SELECT * FROM requests WHERE {where} ORDER BY request_id")
-    return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
 
 
 # --- ClusterConfig(parameters=...) --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from aurora_sim import (
     facts,
     simulate,
 )
+from run_tables import events, requests, times
 
 FIXED = ModelAssumptions(query_cost_cv=0, resume_median_s=40, resume_p95_s=40)
 RESUME_S = 40
@@ -54,19 +55,10 @@ def run_of(segments, *, duration_s, connections=None, retry=None, query_cpu_s=0.
                     metrics_period_s=metrics_period_s, assumptions=assumptions)
 
 
-def events(run, kind=None):
-    where = "" if kind is None else f"WHERE kind = '{kind}'"
-    rel = run.sql(f"SELECT seq, time_s, kind, capacity_from, capacity_to, message FROM events {where} ORDER BY seq")
-    return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
 
 
-def times(run, kind):
-    return [e["time_s"] for e in events(run, kind)]
 
 
-def requests(run, where="TRUE"):
-    rel = run.sql(f"SELECT * FROM requests WHERE {where} ORDER BY request_id")
-    return [dict(zip(rel.columns, row, strict=True)) for row in rel.fetchall()]
 
 
 def connections_at(run):
