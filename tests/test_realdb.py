@@ -11,10 +11,13 @@ import re
 import time
 from pathlib import Path
 
+import pandas as pd
 import psutil  # a dependency of pgserver
+import psycopg
 import pytest
 
 from aurora_sim import realdb
+from aurora_sim.realdb import startup
 
 
 def _alive(pid: int) -> bool:
@@ -64,8 +67,8 @@ def no_server_can_start(monkeypatch):
         raise ModuleNotFoundError("No module named 'pgserver' (simulated)")
 
     monkeypatch.delenv(realdb.DSN_ENV_VAR, raising=False)
-    monkeypatch.setattr(realdb, "_start_pgserver", fail)
-    monkeypatch.setattr(realdb, "system_bin_dirs", lambda: [])
+    monkeypatch.setattr(startup, "_start_pgserver", fail)
+    monkeypatch.setattr(startup, "system_bin_dirs", lambda: [])
 
 
 # ---------------------------------------------------------------- starting, reusing, stopping
@@ -113,8 +116,8 @@ def system_binaries_only(pg, monkeypatch):
 
         bin_dirs = [pgserver._commands.POSTGRES_BIN_PATH]
     monkeypatch.delenv(realdb.DSN_ENV_VAR, raising=False)
-    monkeypatch.setattr(realdb, "_start_pgserver", fail)
-    monkeypatch.setattr(realdb, "system_bin_dirs", lambda: bin_dirs)
+    monkeypatch.setattr(startup, "_start_pgserver", fail)
+    monkeypatch.setattr(startup, "system_bin_dirs", lambda: bin_dirs)
 
 
 def test_system_binaries_fallback_when_pgserver_fails(system_binaries_only, monkeypatch):
@@ -127,7 +130,7 @@ def test_safety_net_ends_a_server_that_did_not_stop(system_binaries_only):
     with realdb.server() as server:
         family = _family(server.postmaster_pid)
         folder = server.log_path.parent.parent
-        realdb._kill_leftover_servers(folder)
+        startup._kill_leftover_servers(folder)
         deadline = time.monotonic() + 5
         while any(_alive(pid) for pid in family) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -238,7 +241,7 @@ def test_lock_wait_shows_waiter_blocker_and_log(pg):
     assert any(f"process {waiter_pid} still waiting for ShareLock on transaction" in line
                for line in result.log_lines), f"no lock-wait line in {result.log_lines}"
     assert any(f"Process holding the lock: {holder_pid}." in line for line in result.log_lines)
-    with realdb.psycopg.connect(pg.dsn, connect_timeout=5) as conn:
+    with psycopg.connect(pg.dsn, connect_timeout=5) as conn:
         left = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'aurora_wb_%'").fetchall()
     assert not left, f"schemas {left} were not dropped"
 
@@ -273,6 +276,6 @@ def test_result_reprs():
     error = realdb.CaughtError(error_class="QueryCanceled", sqlstate="57014", message="m", elapsed_ms=201.4,
                                session_survived=True)
     assert repr(error) == "CaughtError(QueryCanceled 57014 'm' after 201 ms, session survived)"
-    lock = realdb.LockWait(locks=realdb.pd.DataFrame({"pid": [1, 2]}), waiter_outcome="ok", log_lines=("a",),
+    lock = realdb.LockWait(locks=pd.DataFrame({"pid": [1, 2]}), waiter_outcome="ok", log_lines=("a",),
                            log_note="")
     assert repr(lock) == "LockWait(locks=2 rows, waiter='ok', log_lines=1)"
