@@ -236,9 +236,9 @@ class Clients:
             code = yield ticket
             cluster.tracked.closed()
             counted = False
+            yield self.env.timeout(overhead)  # the answer travels back, error or not
             if code != server.NO_ERROR:
                 raise self._failure_of(code)
-            yield self.env.timeout(overhead)
         except simpy.Interrupt:
             if ticket is not None:
                 cluster.cancel(ticket)
