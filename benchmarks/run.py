@@ -126,6 +126,24 @@ def _time_nbmake(paths: list[Path]) -> float:
     return time.perf_counter() - start
 
 
+def data_api_round_trip_s(calls: int = 50) -> float:
+    """Median ExecuteStatement round trip through unmodified boto3 against the local Data API endpoint."""
+    import boto3
+    from botocore.config import Config
+
+    from aurora_sim import data_api
+
+    with data_api.serve(auto_pause_s=None) as endpoint:
+        client = boto3.client("rds-data", config=Config(retries={"max_attempts": 1}), **endpoint.client_kwargs())
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            client.execute_statement(resourceArn=endpoint.resource_arn, secretArn=endpoint.secret_arn,
+                                     database=endpoint.database, sql="SELECT * FROM Customer WHERE id = 1")
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=7)
@@ -135,6 +153,7 @@ def main() -> None:
     for label, seconds, floor, budget in rows(args.repeat):
         verdict = "ok" if seconds <= budget else "OVER BUDGET"
         print(f"{label:44} {seconds * 1000:7.0f}ms {floor * 1000:10.1f}ms {budget * 1000:6.0f}ms  {verdict}")
+    print(f"{'Data API ExecuteStatement via boto3 (median)':44} {data_api_round_trip_s() * 1000:7.1f}ms")
     if not args.skip_notebooks:
         suite, baseline, count = notebook_suite_s()
         ratio = suite / baseline if baseline else math.inf

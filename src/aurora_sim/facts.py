@@ -111,6 +111,13 @@ DATA_API_RESUMING_ERROR = (
 DATA_API_STATEMENT_TIMEOUT_ERROR = "StatementTimeoutException: Request timed out"
 DATA_API_CALL_LIMIT_S = 45
 DATA_API_WARM_CALL_S = 0.75
+DATA_API_RESPONSE_LIMIT_BYTES = 1024 * 1024
+DATA_API_ROW_LIMIT_BYTES = 64 * 1024
+DATA_API_JSON_RESULT_LIMIT_BYTES = 10 * 1024 * 1024
+DATA_API_REQUEST_LIMIT_BYTES = 4 * 1024 * 1024
+DATA_API_MAX_PARAMETER_SETS = 1000
+DATA_API_TRANSACTION_IDLE_S = 180
+DATA_API_TRANSACTION_MAX_S = 86_400
 
 # --- Retries ----------------------------------------------------------------------------------------------------
 
@@ -225,6 +232,13 @@ SOURCES = MappingProxyType(
         "DATA_API_RESUMING_ERROR": Source("3P", "aws/aws-sdk-js#2914, jeremydaly/data-api-client#11 (v1 paused)"),
         "DATA_API_STATEMENT_TIMEOUT_ERROR": Source("API", "botocore rds-data StatementTimeoutException"),
         "DATA_API_CALL_LIMIT_S": Source("DOC", "UG data-api.md: a call times out after 45 seconds"),
+        "DATA_API_RESPONSE_LIMIT_BYTES": Source("DOC", "UG data-api.md: response size limit 1 MiB"),
+        "DATA_API_ROW_LIMIT_BYTES": Source("DOC", "UG data-api.md: row size limit 64 KB"),
+        "DATA_API_JSON_RESULT_LIMIT_BYTES": Source("DOC", "UG data-api.md: formattedRecords limit 10 MB"),
+        "DATA_API_REQUEST_LIMIT_BYTES": Source("DOC", "UG data-api.md: HTTP request limit 4 MiB (batch)"),
+        "DATA_API_MAX_PARAMETER_SETS": Source("DOC", "issue 4 / UG data-api.md: at most 1,000 parameter sets"),
+        "DATA_API_TRANSACTION_IDLE_S": Source("API", "BeginTransaction: times out if unused for three minutes"),
+        "DATA_API_TRANSACTION_MAX_S": Source("API", "BeginTransaction: a transaction can run for at most 24 hours"),
         "DATA_API_WARM_CALL_S": Source("3P", "agostbiro/aurora-serverless-latencies: warm median 0.75 s from "
                                        "Lambda"),
         "BACKOFF_CONCLUSION_QUOTE": Source("3P", "pypi backoff-simulator quoting Brooker 2015 (AWS Architecture "

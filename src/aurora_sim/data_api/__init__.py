@@ -1,0 +1,8 @@
+"""A local Amazon RDS Data API (rds-data 2018-08-01) backed by DuckDB, for notebook 08."""
+
+from .auth import KeyPair
+from .errors import ApiError
+from .gate import ClusterGate
+from .server import DATABASE, RESOURCE_ARN, SECRET_ARN, Endpoint, serve
+
+__all__ = ["DATABASE", "RESOURCE_ARN", "SECRET_ARN", "ApiError", "ClusterGate", "Endpoint", "KeyPair", "serve"]
