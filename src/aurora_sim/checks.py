@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import numbers
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -298,5 +299,72 @@ retry_exercise = Exercise(
         "Watch the refusals right after the resume: how many attempts does a refused call need, and how far "
         "apart should they be, to get a connection once the crowd has thinned?",
         "Spread the retries out, and give them enough attempts to outlast the crowd after the cold start.",
+    ),
+)
+
+
+# --- notebook 08: a retry that rides out a slow resume through the Data API ---------------------------------
+
+DATA_API_RESUME_S = 60.0  # a slow cold start, near the measured p95 (facts.MEASURED_RESUME_S)
+DATA_API_TIME_SCALE = 20.0  # the checker's endpoint runs 20x faster: the resume takes 3 s, the call limit 2.25 s
+DATA_API_MAX_ATTEMPTS = 3
+DATA_API_SEEDS = 200  # jittered sleeps are drawn this many times: a policy must work every time, not by luck
+
+
+def _judge_data_api_retry(strategy: str, max_attempts: int, base_s: float) -> Verdict:
+    import boto3  # here, not at import time: checks is imported by every notebook
+    import numpy as np
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    from .data_api import serve
+    from .data_api.client import execute_with_retry
+
+    policy = RetryPolicy(strategy, max_attempts=max_attempts, base_s=base_s)
+    if max_attempts > DATA_API_MAX_ATTEMPTS:
+        return Verdict(NOT_YET, f"{max_attempts} attempts is more than the {DATA_API_MAX_ATTEMPTS} allowed.")
+    scale = DATA_API_TIME_SCALE
+    with serve(flavour="v1", auto_pause_s=DATA_API_RESUME_S, resume_s=DATA_API_RESUME_S, time_scale=scale) as endpoint:
+        client = boto3.client("rds-data", config=Config(retries={"max_attempts": 1}), **endpoint.client_kwargs())
+        endpoint.gate.pause()
+        started = time.monotonic()
+        try:
+            _, log = execute_with_retry(client, policy, rng=np.random.default_rng(0),
+                                        sleep=lambda seconds: time.sleep(seconds / scale),
+                                        resourceArn=endpoint.resource_arn, secretArn=endpoint.secret_arn,
+                                        database=endpoint.database, sql="SELECT count(*) FROM Customer")
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            took = (time.monotonic() - started) * scale
+            tried = sum(line.startswith("attempt") for line in getattr(error, "attempt_log", ()))
+            return Verdict(NOT_YET, f"the call failed after {tried} attempt(s) and about "
+                           f"{took:.0f} model seconds, with {details.get('Code')}: "
+                           f"{str(details.get('Message', '')).splitlines()[0]}")
+    attempts = sum(line.startswith("attempt") for line in log)
+    too_soon = facts.DATA_API_CALL_LIMIT_S
+    earliest = DATA_API_RESUME_S - too_soon
+    unlucky = 0
+    if policy.retries("data_api_resuming"):
+        for seed in range(DATA_API_SEEDS):
+            if policy.delay_s(1, 0.0, np.random.default_rng(seed)) < earliest:
+                unlucky += 1
+    if unlucky:
+        return Verdict(NOT_YET, f"it worked this time ({attempts} attempts), but in {unlucky} of {DATA_API_SEEDS} "
+                       "draws the first retry came so soon that it would wait out the whole call limit. A policy "
+                       "must work every time, not only when the dice are kind.")
+    return Verdict(CORRECT, f"the call succeeded on attempt {attempts}: the first retry waited long enough that the "
+                   f"rest of the resume fit within the {too_soon} s call limit, whatever the draw.")
+
+
+data_api_retry_exercise = Exercise(
+    name="data_api_retry",
+    judge=_judge_data_api_retry,
+    hints=(
+        "On v1 only the call that finds the cluster paused fails at once; the next call waits for the resume — "
+        "for at most the Data API's call limit (facts.DATA_API_CALL_LIMIT_S).",
+        "The resume takes checks.DATA_API_RESUME_S seconds. How long after the first failure may the retry "
+        "arrive at the earliest, so that the rest of the resume fits within the call limit?",
+        "Jitter can draw a sleep near zero: look at the smallest sleep each strategy can give for the first retry "
+        "(RetryPolicy.delay_s(1, 0.0, rng)), and keep base_s within the default cap_s.",
     ),
 )

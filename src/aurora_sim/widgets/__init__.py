@@ -41,6 +41,7 @@ from .foundation import (
     setup_check_figure,
     setup_check_panel,
 )
+from .query_box import query_box
 
 __all__ = [
     "ATTEMPTS_RANGE",
@@ -64,6 +65,7 @@ __all__ = [
     "minimum_capacity_panel",
     "pause_resume_demo",
     "pause_resume_panel",
+    "query_box",
     "redraw",
     "retry_demo",
     "retry_panel",
