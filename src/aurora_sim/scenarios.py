@@ -168,14 +168,14 @@ def preset(name: str, *, intensity: float = 1.0, **config: object) -> Scenario:
 # --- notebook 01: connection management ---------------------------------------------------------------------
 
 BURST_START_S, BURST_END_S = 600, 630
-CONNECTION_STRATEGIES = ("per request", "pool", "Data API", "none (one free connection per request)")
+CONNECTION_CHOICES = ("per request", "pool", "Data API", "none (one free connection per request)")
 
 
 def connection_strategy(name: str, *, pool_min_size: int = 2, pool_max_size: int = 20, acquire_timeout_s: float = 10,
                         max_lifetime_s: float | None = 3600, pre_ping: bool = False):
-    """The ``Workload.connections`` value for a strategy's display name (see ``CONNECTION_STRATEGIES``)."""
-    if name not in CONNECTION_STRATEGIES:
-        raise ValueError(f"name={name!r} must be one of {CONNECTION_STRATEGIES}")
+    """The ``Workload.connections`` value for a strategy's display name (see ``CONNECTION_CHOICES``)."""
+    if name not in CONNECTION_CHOICES:
+        raise ValueError(f"name={name!r} must be one of {CONNECTION_CHOICES}")
     return {"per request": ConnectPerRequest(),
             "pool": ConnectionPool(min_size=pool_min_size, max_size=pool_max_size, acquire_timeout_s=acquire_timeout_s,
                                    max_lifetime_s=max_lifetime_s, pre_ping=pre_ping),

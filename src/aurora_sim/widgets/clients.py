@@ -25,7 +25,7 @@ def connection_demo(strategy: str = "per request", burst_rps: float = 80.0, pool
 def connection_panel() -> Panel:
     """Connection strategy, burst size and pool sizes → the burst's timeline."""
     controls = {
-        "strategy": widgets.Dropdown(options=list(scenarios.CONNECTION_STRATEGIES), value="per request",
+        "strategy": widgets.Dropdown(options=list(scenarios.CONNECTION_CHOICES), value="per request",
                                      description="connections", style=_STYLE),
         "burst_rps": widgets.FloatSlider(value=80.0, min=BURST_RPS_RANGE[0], max=BURST_RPS_RANGE[1], step=10,
                                          description="burst requests/s", continuous_update=False, style=_STYLE,
