@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -11,10 +12,7 @@ from plotly.subplots import make_subplots
 
 from .. import facts
 from ..config import ModelAssumptions
-from ..costs import acu_hours, billed_acu_hours, cost_usd
-from ..names import (
-    RESUMED,
-)
+from ..report import summarize
 from ..scaling import resume_times_s
 from ..simulation import Run
 from ._style import (
@@ -32,14 +30,10 @@ from ._style import (
 # --- 3. Comparing runs -----------------------------------------------------------------------------------------
 
 def _summary_row(label: str, run: Run) -> dict[str, object]:
-    p95, failed, total = run.sql(
-        "SELECT quantile_cont(latency_s, 0.95) FILTER (WHERE outcome = 'ok'), "
-        "count(*) FILTER (WHERE outcome <> 'ok'), count(*) FROM requests").fetchall()[0]
-    resumes, = run.sql(f"SELECT count(*) FROM events WHERE kind = '{RESUMED}' AND time_s <= ?",
-                       params=[run.duration_s]).fetchall()[0]
-    return {"label": label, "cost_usd": cost_usd(run), "acu_hours": acu_hours(run),
-            "billed_acu_hours": billed_acu_hours(run), "activations": 1 + resumes,
-            "p95_ms": None if p95 is None else p95 * 1000, "failed": failed, "requests": total}
+    s = summarize(run)  # the same figures the widgets' summary line and the checkers quote
+    return {"label": label, "cost_usd": s.cost_usd, "acu_hours": s.acu_hours, "billed_acu_hours": s.billed_acu_hours,
+            "activations": 1 + s.resumes, "p95_ms": None if math.isnan(s.p95_latency_ms) else s.p95_latency_ms,
+            "failed": s.failed, "requests": s.requests}
 
 
 def cost_latency_summary(runs: Mapping[str, Run] | Sequence[tuple[str, Run]]) -> go.Figure:
