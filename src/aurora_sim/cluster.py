@@ -75,7 +75,7 @@ class Cluster:
         self._last_scale_down_s: float | None = None
         self._countdown_armed = False
         self._closed_held_seconds = 0.0  # connection-seconds of blocking operations that have ended
-        self._last_blocker_open_s = -1.0
+        self._last_request_s = -1.0  # when a tracked client or blocking operation last asked for a connection
         self._last_blocker_close_s = 0.0
         self._awake = env.event()
         self._scaling_done = env.event()
@@ -281,7 +281,7 @@ class Cluster:
 
     def _still_idle_since(self, idle_since: float) -> bool:
         self._sync()
-        opened = max(self.server.last_open_s, self._last_blocker_open_s, self.tracked.last_open_s)
+        opened = max(self.server.last_open_s, self._last_request_s)
         # A connection requested at this very instant wins over the pause timer.
         requested_now = self.next_demand_s() <= self.env.now
         return self.connections == 0 and opened <= idle_since and not self._pausing and not requested_now
@@ -329,7 +329,7 @@ class Cluster:
     def request_connection(self) -> None:
         """A client or blocking operation asks for a connection: cancels a pause in progress, or starts the resume
         of a paused cluster at once (the router holds the request), so no connection ever counts while paused."""
-        self.tracked.last_open_s = self.env.now
+        self._last_request_s = self.env.now
         self._begin_resume()
         requested, self._demand = self._demand, self.env.event()
         requested.succeed()
@@ -390,7 +390,6 @@ class Cluster:
         self.request_connection()
         self._blockers[index] = op
         self.server.held += 1
-        self._last_blocker_open_s = self.env.now
         self._update_rate()
         lifetime_s, ending = self._blocker_lifetime(op)
         with contextlib.suppress(simpy.Interrupt):  # forced scaling ends it early

@@ -23,7 +23,6 @@ class TrackedConnections:
         self.open = 0
         self._seconds = 0.0
         self._since = 0.0
-        self.last_open_s = -1.0
         self.last_close_s = 0.0
 
     def _account(self) -> None:
@@ -34,7 +33,6 @@ class TrackedConnections:
     def opened(self) -> None:
         self._account()
         self.open += 1
-        self.last_open_s = self.env.now
 
     def closed(self) -> None:
         self._account()
