@@ -60,9 +60,30 @@ class Exercise:
         except (TypeError, ValueError) as error:
             return Verdict(NOT_YET, f"that answer is not valid: {error}")
 
-    def hint(self, number: int = 1) -> str:
-        """Hint ``number`` (1-based); the last one is the most direct."""
-        return self.hints[min(max(number, 1), len(self.hints)) - 1]
+    def hint(self, number: int = 1) -> Hint:
+        """Hint ``number`` (1-based); the last one is the most direct. Shows itself when it ends a cell.
+
+        Example:
+            >>> print(minimum_capacity.hint(1))
+            💡 Hint 1 of 3: Move the minimum-ACU slider and watch whether scale_failed markers appear during the sale.
+        """
+        index = min(max(number, 1), len(self.hints))
+        return Hint(index, len(self.hints), self.hints[index - 1])
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One hint, numbered; a notebook shows it as one line of Markdown in its own cell after the check."""
+
+    number: int
+    of: int
+    text: str
+
+    def __str__(self) -> str:
+        return f"💡 Hint {self.number} of {self.of}: {self.text}"
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
 
 
 # --- notebook 02: the smallest minimum capacity that survives the flash sale ------------------------------
@@ -147,10 +168,10 @@ def _judge_office_day(seconds_until_auto_pause: int, prewarm_s: float) -> Verdic
         return Verdict(NOT_YET, f"a user waited {worst_wait:.0f} s for a cold start (target: nobody waits more "
                        f"than {USER_WAIT_TARGET_S:g} s). Look at when the cluster pauses during the day.")
     if cost > budget:
-        return Verdict(NOT_YET, f"nobody waited, but the day costs ${cost:.2f} (budget ${budget:.2f}): the "
+        return Verdict(NOT_YET, f"nobody waited, but the day costs USD {cost:.2f} (budget USD {budget:.2f}): the "
                        "cluster stays up long after it is needed.")
-    return Verdict(CORRECT, f"no user waited more than {worst_wait:.1f} s and the day costs ${cost:.2f} "
-                   f"(budget ${budget:.2f}).")
+    return Verdict(CORRECT, f"no user waited more than {worst_wait:.1f} s and the day costs USD {cost:.2f} "
+                   f"(budget USD {budget:.2f}).")
 
 
 office_day_exercise = Exercise(

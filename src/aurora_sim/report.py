@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import pandas as pd
+
 from . import names
 from .costs import bill
 from .simulation import Run
@@ -48,10 +50,49 @@ class Summary:
         parts = [f"<b>p95 latency</b> {_ms(self.p95_latency_ms)}", f"<b>failed</b> {self.failed:,} of "
                  f"{self.requests:,}", f"<b>scale-ups</b> {self.scale_ups}",
                  f"<b>failed scalings</b> {self.scale_failures}", f"<b>pauses</b> {self.pauses}"]
-        if self.resumes:
+        if self.resumes and not math.isnan(self.cold_start_s):
             parts.append(f"<b>longest cold start</b> {self.cold_start_s:.0f} s")
-        parts.append(f"<b>cost</b> ${self.cost_usd:.2f} ({self.billed_acu_hours:.2f} ACU-h)")
+        parts.append(f"<b>cost</b> USD {self.cost_usd:.2f} ({self.billed_acu_hours:.2f} ACU-h)")
         return " · ".join(parts)
+
+    def rows(self, *, complete: bool = False) -> list[tuple[str, str]]:
+        """The figures as (label, formatted value) pairs; zero counts are left out unless ``complete``."""
+        rows = [("requests", f"{self.requests:,}"), ("failed", f"{self.failed:,}"),
+                ("p50 latency", _ms(self.p50_latency_ms)), ("p95 latency", _ms(self.p95_latency_ms))]
+        counts = [("scale-ups", self.scale_ups), ("scale-downs", self.scale_downs),
+                  ("failed scalings", self.scale_failures), ("forced scalings", self.forced_scalings),
+                  ("transactions aborted", self.aborted), ("pauses", self.pauses), ("resumes", self.resumes)]
+        rows += [(label, f"{count:,}") for label, count in counts if count or complete]
+        if complete or (self.resumes and not math.isnan(self.cold_start_s)):
+            rows.append(("longest cold start", "—" if math.isnan(self.cold_start_s) else f"{self.cold_start_s:.0f} s"))
+        if self.paused_s or complete:
+            rows.append(("time paused", f"{self.paused_s / 60:,.0f} min"))
+        rows += [("highest capacity", f"{self.max_capacity_acu} ACU"),
+                 ("billed", f"{self.billed_acu_hours:.2f} ACU-hours"), ("cost", f"USD {self.cost_usd:.2f}")]
+        return rows
+
+    def _repr_markdown_(self) -> str:
+        return "| figure | value |\n|---|---:|\n" + "\n".join(f"| {label} | {value} |" for label, value in self.rows())
+
+    def __str__(self) -> str:
+        width = max(len(label) for label, _ in self.rows())
+        return "\n".join(f"{label:<{width}}  {value}" for label, value in self.rows())
+
+
+def compare(**summaries: Summary) -> pd.DataFrame:
+    """Several summaries side by side, one column each, for a notebook to show as a table.
+
+    Example:
+        >>> from aurora_sim.scenarios import flash_sale
+        >>> table = compare(small=summarize(flash_sale(min_capacity=1).run(), start_s=600, end_s=1800),
+        ...                 large=summarize(flash_sale(min_capacity=4).run(), start_s=600, end_s=1800))
+        >>> list(table.columns), table.loc["failed", "large"]
+        (['small', 'large'], '0')
+    """
+    columns = {name: dict(summary.rows(complete=True)) for name, summary in summaries.items()}
+    labels = next(iter(columns.values()), {}).keys()
+    return pd.DataFrame({name: [rows[label] for label in labels] for name, rows in columns.items()},
+                        index=pd.Index(list(labels), name="figure"))
 
 
 def _ms(value: float) -> str:
