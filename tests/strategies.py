@@ -31,6 +31,7 @@ from aurora_sim import (
     facts,
 )
 from aurora_sim.clients import ERROR_CLASSES, RETRY_STRATEGIES, TRANSIENT
+from aurora_sim.config import MAX_ROLLBACK_RATIO
 
 BLOCKING_KINDS = (LongTransaction, LongQuery, TemporaryTable, TableLock, IdleConnection)
 POSTGRESQL_ONLY_KINDS = (AdvisoryLock, Listen, Notify, HoldCursor)
@@ -97,9 +98,15 @@ def workloads(draw, duration_s: int, min_capacity: int) -> Workload:
     )
 
 
+def rollback_assumptions() -> st.SearchStrategy[ModelAssumptions | None]:
+    """The defaults (None) half the time, else any legal rollback ratio: 0 (PostgreSQL-like) to the bound."""
+    ratios = st.sampled_from([0.0, 0.5, 2.0]) | st.floats(0, MAX_ROLLBACK_RATIO)
+    return st.none() | st.builds(lambda ratio: ModelAssumptions(rollback_s_per_transaction_s=ratio), ratios)
+
+
 @st.composite
 def scenarios(draw) -> dict:
-    """Keyword arguments for ``simulate``: config, workload, duration, seed, metrics period."""
+    """Keyword arguments for ``simulate``: config, workload, duration, seed, metrics period, assumptions."""
     duration_s = draw(st.sampled_from([600, 1200, MAX_DURATION_S]) | st.integers(60, MAX_DURATION_S))
     config = draw(cluster_configs())
     return {
@@ -108,6 +115,7 @@ def scenarios(draw) -> dict:
         "duration_s": duration_s,
         "seed": draw(st.integers(0, 2**32 - 1)),
         "metrics_period_s": draw(st.sampled_from([10, 30, 60, 7.5])),
+        "assumptions": draw(rollback_assumptions()),
     }
 
 
@@ -138,7 +146,8 @@ def connection_strategies() -> st.SearchStrategy:
         st.booleans(),
     )
     data_api = st.builds(lambda overhead: DataApi(overhead_s=overhead),
-                         st.sampled_from([0.75, 0.05]) | st.floats(0.01, 5))
+                         st.sampled_from([facts.DATA_API_WARM_CALL_S, facts.DATA_API_FIRST_CALL_S, 0.05])
+                         | st.floats(0.01, 5))
     return st.sampled_from(["none", "per_request", "pool", "pool", "data_api"]).flatmap(
         lambda kind: {"none": st.none(), "per_request": st.just(ConnectPerRequest()), "pool": pools,
                       "data_api": data_api}[kind])
@@ -209,4 +218,5 @@ def tracked_scenarios(draw) -> dict:
         "duration_s": duration_s,
         "seed": draw(st.integers(0, 2**32 - 1)),
         "metrics_period_s": draw(st.sampled_from([5, 10, 30, 7.5])),
+        "assumptions": draw(rollback_assumptions()),
     }

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import aurora_sim
-from aurora_sim import ConnectionPool, ConnectPerRequest, DataApi, RetryPolicy, Workload
+from aurora_sim import ConnectionPool, ConnectPerRequest, DataApi, RetryPolicy, Workload, facts
 from aurora_sim.clients import ERROR_CLASSES, RETRY_STRATEGIES, TRANSIENT
 
 STRATEGY_CLASSES = [ConnectPerRequest, ConnectionPool, DataApi, RetryPolicy]
@@ -38,7 +38,7 @@ def test_connection_pool_valid_construction_and_defaults():
 
 
 def test_data_api_valid_construction():
-    assert DataApi().overhead_s == 0.75
+    assert DataApi().overhead_s == facts.DATA_API_WARM_CALL_S == 0.0145, "the measured warm median, 14.5 ms"
     assert DataApi(overhead_s=0.05).overhead_s == 0.05
 
 
@@ -146,7 +146,7 @@ def test_reprs_are_readable():
         "ConnectionPool(min_size=2, max_size=4, acquire_timeout_s=30.0, idle_timeout_s=600.0, max_lifetime_s=3600.0, "
         "pre_ping=False)"
     )
-    assert repr(DataApi()) == "DataApi(overhead_s=0.75)"
+    assert repr(DataApi()) == "DataApi(overhead_s=0.0145)"
     assert repr(RetryPolicy("fixed", retry_on=("refused",))) == (
         "RetryPolicy(strategy='fixed', base_s=0.1, cap_s=20.0, max_attempts=3, budget_tokens=None, "
         "budget_deposit=0.1, retry_on=('refused',))"

@@ -133,7 +133,7 @@ def test_capacity_always_on_the_ladder_within_min_max_and_0_exactly_while_paused
                 assert capacity in allowed, f"{state} at t={time_s}: {capacity} ACU not in {allowed}"
 
 
-def test_one_step_at_a_time_doubling_or_halving():
+def test_one_rung_of_the_ladder_at_a_time():
     run = _busy_run()
     changes = [(e["capacity_from"], e["capacity_to"]) for e in events(run) if e["kind"].startswith("scale_")]
     assert changes, "expected capacity changes in the busy scenario"
@@ -302,7 +302,10 @@ def test_forced_scale_up_starts_the_900_s_cooldown():
         seconds_before_timeout=60,
         blocking=[LongTransaction(start_s=0, duration_s=1000)],
     )
-    assert kinds(run)[:3] == ["scale_started", "scale_forced", "transaction_aborted"]
+    log = kinds(run)
+    assert log[:2] == ["scale_started", "transaction_aborted"], "the transaction is aborted at the timeout"
+    first_completed = log.index("scale_completed")
+    assert log[first_completed - 1] == "scale_forced", "RDS-EVENT-0149 comes when the forced change applies"
     up_done = events(run, "scale_completed")[0]["time_s"]
     down = [e["time_s"] for e in events(run, "scale_started") if e["capacity_to"] < e["capacity_from"]]
     assert down and 900 <= down[0] - up_done < 900 + PERIOD_S + 1e-9, f"up done {up_done}, down at {down}"
@@ -421,7 +424,9 @@ ENGINE_TEXTS = [
     ("aurora-mysql", "5.7", 1, TEXT_57),
     ("aurora-postgresql", "10", 2, TEXT_PG),
     ("aurora-postgresql", "11", 2, TEXT_PG),
+    ("aurora-postgresql", "13", 2, TEXT_PG),
 ]
+ROLLBACK = FIXED.rollback_s_per_transaction_s
 
 
 def _forced_run(engine, version, min_capacity):
@@ -448,9 +453,8 @@ def test_force_apply_aborts_in_process_work_with_the_engine_text_and_drops_locks
     run = _forced_run(engine, version, min_capacity)
     forced = events(run, "scale_forced")
     assert forced, kinds(run)
-    t = forced[0]["time_s"]
-    assert t == times(run, "scale_started")[0] + 60, "forced exactly seconds_before_timeout after scale_started"
     assert forced[0]["rds_event_id"] == "RDS-EVENT-0149"
+    t = times(run, "scale_started")[0] + 60  # the timeout: seconds_before_timeout after scale_started
     at_force = [e for e in events(run) if e["time_s"] == t]
     aborted = [e for e in at_force if e["kind"] == "transaction_aborted"]
     closed = [e for e in at_force if e["kind"] == "connection_closed"]
@@ -463,20 +467,23 @@ def test_force_apply_aborts_in_process_work_with_the_engine_text_and_drops_locks
     # One per TemporaryTable and TableLock holder; the idle connection is kept.
     assert len(closed) == 2, [e["message"] for e in closed]
     assert any("temporary table" in e["message"] for e in closed) and any("table lock" in e["message"] for e in closed)
+    # The LongTransaction open since t = 0 rolls back for ROLLBACK x its age; the change applies after that.
+    assert forced[0]["time_s"] >= t + ROLLBACK * t, (forced[0]["time_s"], t)
     completed = [e for e in events(run, "scale_completed") if e["seq"] > forced[0]["seq"]]
-    assert completed and (completed[0]["capacity_from"], completed[0]["capacity_to"]) == (
-        min_capacity,
-        2 * min_capacity,
-    )
-    between = [e["kind"] for e in events(run) if forced[0]["seq"] < e["seq"] < completed[0]["seq"]]
+    assert completed and completed[0]["seq"] == forced[0]["seq"] + 1 and completed[0]["time_s"] == forced[0]["time_s"]
+    assert (completed[0]["capacity_from"], completed[0]["capacity_to"]) == (min_capacity, 2 * min_capacity)
+    between = [e["kind"] for e in events(run) if e["time_s"] >= t and e["seq"] < forced[0]["seq"]]
     assert set(between) <= {"transaction_aborted", "connection_closed"}, between
 
 
 def test_force_apply_killed_requests_were_in_flight():
     run = _forced_run("aurora-mysql", "5.7", 1)
-    t = times(run, "scale_forced")[0]
-    for r in requests(run, f"error = '{TEXT_57}'"):
-        assert r["submitted_s"] <= t and r["finished_s"] == t and r["latency_s"] == r["finished_s"] - r["submitted_s"]
+    forced_at = set(times(run, "transaction_aborted"))
+    killed = requests(run, f"error = '{TEXT_57}'")
+    assert killed
+    for r in killed:
+        assert r["finished_s"] in forced_at and r["submitted_s"] <= r["finished_s"], r
+        assert r["latency_s"] == r["finished_s"] - r["submitted_s"]
 
 
 def test_force_apply_ends_the_blocking_operations():
@@ -489,8 +496,70 @@ def test_force_apply_ends_the_blocking_operations():
         max_capacity=2,
         blocking=[TemporaryTable(start_s=0, duration_s=1000), IdleConnection(start_s=0, duration_s=1000)],
     )
-    assert kinds(run) == ["scale_started", "scale_forced", "connection_closed", "scale_completed"]
+    assert kinds(run) == ["scale_started", "connection_closed", "scale_forced", "scale_completed"]
     assert run.sql("SELECT max(connections) FROM metrics WHERE time_s > 130").fetchall()[0][0] <= 2
+
+
+# A transaction open since t = 0 when traffic climbs to 80 % of 1 ACU at t = 1205: the controller asks for 2 ACU at
+# t = 1260 and, after the 300-s search, forces the change at t = 1560, when the transaction is 26 minutes old.
+ROLLBACK_SEGMENTS = [(0, 1205, 1.0), (1205, 4000, 40.0)]
+TWENTY_SIX_MINUTES_S = 26 * 60
+
+
+def _rolled_back_run(ratio):
+    assumptions = FIXED if ratio is None else ModelAssumptions(
+        query_cost_cv=0, resume_median_s=40, resume_p95_s=40, rollback_s_per_transaction_s=ratio)
+    return run_of(ROLLBACK_SEGMENTS, duration_s=4000, max_capacity=2, timeout_action="ForceApplyCapacityChange",
+                  blocking=[LongTransaction(start_s=0, duration_s=3600)], assumptions=assumptions)
+
+
+def test_a_forced_change_waits_while_a_26_minute_transaction_rolls_back():
+    run = _rolled_back_run(None)  # the default ratio, 0.5
+    timeout = times(run, "scale_started")[0] + 300
+    assert timeout == TWENTY_SIX_MINUTES_S
+    aborted = events(run, "transaction_aborted")
+    assert [(e["time_s"], e["message"]) for e in aborted][:1] == [(timeout, TEXT_57)], "aborted at the timeout"
+    applied = times(run, "scale_forced")
+    assert applied == times(run, "scale_completed")[:1]
+    expected = timeout + 0.5 * TWENTY_SIX_MINUTES_S  # 13 minutes of rollback
+    assert expected + FIXED.scale_apply_s <= applied[0] <= expected + FIXED.scale_apply_s + 1, applied
+    # Meanwhile the cluster stays scaling at 1 ACU and serves the queries that arrive, as usual.
+    steps = [row for row in capacity_log(run) if timeout <= row[0] < expected]
+    assert steps == [], f"no change of state or capacity during the rollback: {steps}"
+    during = requests(run, f"submitted_s > {timeout} AND submitted_s < {expected}")
+    assert during and {r["outcome"] for r in during} == {"ok"}
+    assert max(r["latency_s"] for r in during) < 1
+
+
+def test_the_forced_event_says_how_long_the_rollback_took():
+    message = events(_rolled_back_run(None), "scale_forced")[0]["message"]
+    assert message == ("The DB cluster has scaled from 1 capacity units to 2 capacity units, but scaling wasn't "
+                       "seamless for this reason: no scaling point found within 300 s (ForceApplyCapacityChange); "
+                       "the aborted transactions took 780 s to roll back.")
+
+
+def test_with_no_rollback_time_the_forced_change_applies_at_the_timeout():
+    run = _rolled_back_run(0)
+    timeout = times(run, "scale_started")[0] + 300
+    assert times(run, "transaction_aborted")[:1] == [timeout]
+    applied = times(run, "scale_forced")[0]
+    assert timeout + FIXED.scale_apply_s <= applied <= timeout + FIXED.scale_apply_s + 1, applied
+    assert events(run, "scale_forced")[0]["message"].endswith("(ForceApplyCapacityChange); nothing to roll back.")
+
+
+def test_the_cooldown_after_a_rolled_back_change_counts_from_scale_completed():
+    run = run_of([(0, 1200, 1.0), (1200, 1800, 40.0), (1800, 5000, 1.0)], duration_s=5000, max_capacity=2,
+                 timeout_action="ForceApplyCapacityChange", blocking=[LongTransaction(start_s=0, duration_s=3600)])
+    up_done = times(run, "scale_completed")[0]
+    down = [e["time_s"] for e in events(run, "scale_started") if e["capacity_to"] < e["capacity_from"]]
+    assert down and 900 <= down[0] - up_done < 900 + PERIOD_S + 1e-9, (up_done, down)
+
+
+def test_a_read_only_long_query_has_nothing_to_roll_back():
+    run = run_of(ROLLBACK_SEGMENTS, duration_s=4000, max_capacity=2, timeout_action="ForceApplyCapacityChange",
+                 blocking=[LongQuery(start_s=0, duration_s=3600)])
+    timeout = times(run, "scale_started")[0] + 300
+    assert times(run, "scale_forced")[0] <= timeout + FIXED.scale_apply_s + 1
 
 
 # --- auto-pause and resume ----------------------------------------------------------------------------------------
@@ -617,15 +686,17 @@ def test_max_connections_by_capacity_and_lowest_rung_while_paused(engine):
     assert {row["capacity_acu"] for row in rows} >= {low, 2 * low}
 
 
-@pytest.mark.parametrize(
-    ("engine", "text"),
-    [
-        ("aurora-mysql", "ERROR 1040 (HY000): Too many connections"),
-        ("aurora-postgresql", "FATAL: sorry, too many clients already"),
-    ],
-)
-def test_over_max_connections_a_request_fails_at_once_with_the_engine_error(engine, text):
-    limit = facts.max_connections(engine, facts.CAPACITY_LADDER[engine][0])
+REFUSALS = [
+    # MySQL refuses the connection after max_connections (90 at 1 ACU); PostgreSQL refuses an application (not a
+    # superuser) once max_connections - superuser_reserved_connections are in use (450 - 3 at 2 ACU).
+    ("aurora-mysql", 90, "ERROR 1040 (HY000): Too many connections"),
+    ("aurora-postgresql", 447, "FATAL: remaining connection slots are reserved for non-replication superuser "
+     "connections"),
+]
+
+
+@pytest.mark.parametrize(("engine", "limit", "text"), REFUSALS, ids=[engine for engine, _, _ in REFUSALS])
+def test_over_the_connection_limit_a_request_fails_at_once_with_the_engine_error(engine, limit, text):
     held = [IdleConnection(start_s=0, duration_s=100)] * limit
     run = run_of([(10, 11, 1.0)], duration_s=100, engine=engine, blocking=held)
     refused = requests(run)
@@ -634,9 +705,21 @@ def test_over_max_connections_a_request_fails_at_once_with_the_engine_error(engi
     assert (r["outcome"], r["error"], r["latency_s"], r["finished_s"]) == ("error", text, 0, 10), r
 
 
-def test_one_below_max_connections_a_request_is_served():
-    run = run_of([(10, 11, 1.0)], duration_s=100, blocking=[IdleConnection(start_s=0, duration_s=100)] * 89)
+@pytest.mark.parametrize(("engine", "limit", "text"), REFUSALS, ids=[engine for engine, _, _ in REFUSALS])
+def test_one_below_the_connection_limit_a_request_is_served(engine, limit, text):
+    run = run_of([(10, 11, 1.0)], duration_s=100, engine=engine,
+                 blocking=[IdleConnection(start_s=0, duration_s=100)] * (limit - 1))
     assert [r["outcome"] for r in requests(run)] == ["ok"]
+
+
+def test_a_saturated_postgresql_cluster_stops_three_short_of_max_connections():
+    # The superuser-reserved slots stay free; max_connections (the server's setting) still shows 450.
+    run = run_of([(0, 60, 240.0)], duration_s=60, engine="aurora-postgresql", max_capacity=2, query_cpu_s=0.04,
+                 metrics_period_s=10, blocking=[IdleConnection(start_s=0, duration_s=100)] * 440)
+    peak, shown = run.sql("SELECT max(connections), max(max_connections) FROM metrics").fetchall()[0]
+    assert (peak, shown) == (447, 450)
+    refused = requests(run, "outcome = 'error'")
+    assert refused and {r["error"] for r in refused} == {facts.TOO_MANY_CONNECTIONS_ERROR["aurora-postgresql"]}
 
 
 def test_connections_count_requests_in_flight_and_held_operations():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import pytest
 
@@ -36,8 +37,13 @@ def test_cluster_config_defaults():
 
 def test_postgresql_defaults_to_its_lowest_rung_and_newest_version():
     cfg = ClusterConfig(engine="aurora-postgresql", max_capacity=384)
-    assert (cfg.min_capacity, cfg.engine_version) == (2, "11")
+    assert (cfg.min_capacity, cfg.engine_version) == (2, "13")
     assert cfg.ladder == (2, 4, 8, 16, 32, 64, 192, 384)
+
+
+@pytest.mark.parametrize("version", ["10", "11", "13"])
+def test_every_postgresql_version_that_ran_on_v1_is_accepted(version):
+    assert ClusterConfig(engine="aurora-postgresql", engine_version=version).engine_version == version
 
 
 @pytest.mark.parametrize("cfg", [ClusterConfig(), ModelAssumptions()], ids=["ClusterConfig", "ModelAssumptions"])
@@ -148,7 +154,12 @@ BAD_CLUSTER_CONFIGS = [
     (
         "engine_version",
         {"engine": "aurora-postgresql", "engine_version": "5.7"},
-        "engine_version='5.7' must be one of ('10', '11')",
+        "engine_version='5.7' must be one of ('10', '11', '13')",
+    ),
+    (
+        "engine_version",
+        {"engine": "aurora-postgresql", "engine_version": "14"},
+        "engine_version='14' must be one of ('10', '11', '13')",
     ),
 ]
 
@@ -186,6 +197,12 @@ def test_model_assumptions_defaults_come_from_the_fact_sheet():
     assert (a.resume_median_s, a.resume_p95_s, a.resume_min_s, a.resume_max_s) == (43.2, 58.6, 12.6, 92.6)
 
 
+def test_rollback_ratio_defaults_to_half_and_may_be_zero_or_ten():
+    assert ModelAssumptions().rollback_s_per_transaction_s == 0.5
+    assert ModelAssumptions(rollback_s_per_transaction_s=0).rollback_s_per_transaction_s == 0
+    assert ModelAssumptions(rollback_s_per_transaction_s=10).rollback_s_per_transaction_s == 10
+
+
 def test_model_assumptions_valid_construction():
     a = ModelAssumptions(
         controller_window_s=30,
@@ -198,6 +215,12 @@ def test_model_assumptions_valid_construction():
         long_query_acu=0,
     )
     assert (a.controller_window_s, a.controller_period_s, a.resume_median_s) == (30, 10, 40)
+
+
+def test_every_model_assumption_has_a_line_in_the_docs():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "model-assumptions.md").read_text()
+    missing = [name for name, _, _ in ModelAssumptions.describe() if f"`{name}`" not in page]
+    assert not missing, f"docs/model-assumptions.md does not explain {missing}"
 
 
 def test_model_assumptions_describe_lists_every_field_with_a_reason():
@@ -221,6 +244,16 @@ BAD_ASSUMPTIONS = [
     ("resume_min_s", {"resume_min_s": 50}, "resume_min_s=50 must be <= resume_median_s=43.2"),
     ("resume_p95_s", {"resume_max_s": 50}, "resume_p95_s=58.6 must be <= resume_max_s=50"),
     ("query_cost_cv", {"query_cost_cv": float("nan")}, "query_cost_cv=nan must be a finite number"),
+    (
+        "rollback_s_per_transaction_s",
+        {"rollback_s_per_transaction_s": -0.5},
+        "rollback_s_per_transaction_s=-0.5 must be >= 0",
+    ),
+    (
+        "rollback_s_per_transaction_s",
+        {"rollback_s_per_transaction_s": 11},
+        "rollback_s_per_transaction_s=11 is outside 0..10.0 (seconds of rollback per second of transaction)",
+    ),
 ]
 
 

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from aurora_sim import RetryPolicy, checks, widgets
 from aurora_sim.data_api import serve
-from aurora_sim.data_api.client import execute_with_retry, is_resuming, records_frame
+from aurora_sim.data_api.client import aws_cli, execute_with_retry, is_resuming, records_frame, run_aws_cli
 from aurora_sim.widgets.query_box import DEFAULT_SQL, run_query
 
 FAST = {"auto_pause_s": 30, "resume_s": 20, "time_scale": 100.0}  # pause after 0.3 s idle, resume in 0.2 s
@@ -83,6 +83,26 @@ def test_records_frame_from_records_and_from_json(v1):
     assert records_frame({"numberOfRecordsUpdated": 1}).empty
 
 
+def test_records_frame_keeps_sql_null_as_none_in_text_and_number_columns():
+    frame = records_frame({"records": [[{"isNull": True}, {"isNull": True}], [{"longValue": 2}, {"stringValue": "x"}]],
+                           "columnMetadata": [{"name": "n"}, {"name": "s"}]})
+    assert frame["n"].tolist() == [None, 2] and frame["s"].tolist() == [None, "x"]
+    assert "NaN" not in frame.to_string()
+    same_name = records_frame({"records": [[{"isNull": True}, {"longValue": 1}]],
+                               "columnMetadata": [{"name": "a"}, {"name": "a"}]})
+    assert same_name.iloc[0].tolist() == [None, 1]
+
+
+def test_run_aws_cli_answers_like_the_cli_or_says_why(v1):
+    answer = run_aws_cli(v1, "SELECT * FROM Customer")
+    if aws_cli() is None:
+        assert "not installed" in answer["error"]
+        return
+    assert len(answer["records"]) >= 15
+    failed = run_aws_cli(v1, "SELEC 1")
+    assert "BadRequestException" in failed["error"], failed
+
+
 def test_run_query_table_error_and_update(v1):
     client = _client(v1)
     table = run_query(client, v1, DEFAULT_SQL)
@@ -92,20 +112,26 @@ def test_run_query_table_error_and_update(v1):
     assert run_query(client, v1, "UPDATE Customer SET name = name WHERE id = -1") == "OK: 0 row(s) updated"
 
 
-def test_query_box_widget(v1):
-    box = widgets.query_box(v1)
-    editor = box.children[1]
-    assert editor.value == DEFAULT_SQL
-    box.run()  # as if Run were pressed: renders into the Output without raising
-    assert len(box.children) == 4
+def test_query_box_widget():
+    box = widgets.query_box()  # starts an endpoint of its own
+    try:
+        assert box.editor.value == DEFAULT_SQL
+        assert isinstance(box.run(), pd.DataFrame)  # as if Run were pressed: renders into the Output, no raise
+        assert len(box.children) == 4
+    finally:
+        box.close()
 
 
 def test_exercise_verdicts():
     assert checks.data_api_retry_exercise.check(None, None, None).status == checks.NOT_ATTEMPTED
     assert checks.data_api_retry_exercise.check("fixed", 2, 20.0).status == checks.CORRECT
-    too_short = checks.data_api_retry_exercise.check("fixed", 3, 1.0)
+    too_short = checks.data_api_retry_exercise.check("fixed", 3, 1.0)  # gets through on the third attempt
     assert too_short.status == checks.NOT_YET
-    assert "StatementTimeoutException" in too_short.message
+    assert "waited out the whole 45 s call limit" in too_short.message, too_short.message
+    one_retry = checks.data_api_retry_exercise.check("fixed", 2, 1.0)  # the retry waits out the limit: resume error
+    assert one_retry.status == checks.NOT_YET
+    assert "BadRequestException: Communications link failure" in one_retry.message, one_retry.message
+    assert "StatementTimeoutException" not in too_short.message + one_retry.message
     assert checks.data_api_retry_exercise.check("fixed", 9, 20.0).status == checks.NOT_YET
     assert checks.data_api_retry_exercise.check("fixed", 2, -1).status == checks.NOT_YET  # invalid: a ValueError
 

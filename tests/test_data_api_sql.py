@@ -15,7 +15,6 @@ import pytest
 
 from aurora_sim.data_api.params import RequestError, bind, placeholders, split_statements
 from aurora_sim.data_api.sql import (
-    PARAMETER_SETS_LIMIT,
     Database,
     ResultTooLarge,
     SqlError,
@@ -424,13 +423,10 @@ def test_batch_inside_a_transaction(db):
     assert _count(db, "id = 1") == 1
 
 
-def test_batch_is_capped_at_1000_parameter_sets(db):
-    sets = [[_param("id", longValue=i)] for i in range(PARAMETER_SETS_LIMIT + 1)]
-    message = "parameterSets has 1001 parameter sets; at most 1000 are allowed"
-    with pytest.raises(RequestError, match=re.escape(message)):
-        db.batch_execute("DELETE FROM Customer WHERE id = :id", sets)
-    assert _count(db) == 20
-    assert len(db.batch_execute("SELECT :id", sets[:PARAMETER_SETS_LIMIT])["updateResults"]) == 1000
+def test_batch_has_no_fixed_number_of_parameter_sets(db):
+    sets = [[_param("id", longValue=i)] for i in range(1001)]
+    assert len(db.batch_execute("DELETE FROM Customer WHERE id = :id", sets)["updateResults"]) == 1001
+    assert _count(db) == 0
 
 
 def test_batch_without_parameter_sets_runs_once(db):

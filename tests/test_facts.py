@@ -25,9 +25,21 @@ def test_postgresql_ladder_has_no_128_or_256_rung():
 def test_engines_and_versions():
     assert facts.ENGINES == ("aurora-mysql", "aurora-postgresql")
     assert facts.ENGINE_VERSIONS["aurora-mysql"] == ("5.6", "5.7")
-    assert facts.ENGINE_VERSIONS["aurora-postgresql"] == ("10", "11")
+    assert facts.ENGINE_VERSIONS["aurora-postgresql"] == ("10", "11", "13")
     for engine in facts.ENGINES:
         assert facts.DEFAULT_ENGINE_VERSION[engine] in facts.ENGINE_VERSIONS[engine]
+    assert dict(facts.DEFAULT_ENGINE_VERSION) == {"aurora-mysql": "5.7", "aurora-postgresql": "13"}
+
+
+def test_engine_version_releases_name_each_v1_release():
+    assert dict(facts.ENGINE_VERSION_RELEASES["aurora-postgresql"]) == {"10": "10.21", "11": "11.16", "13": "13.9"}
+    assert dict(facts.ENGINE_VERSION_RELEASES["aurora-mysql"]) == {
+        "5.6": "5.6 (Aurora MySQL version 1)", "5.7": "5.7 (Aurora MySQL version 2)"}
+    for engine in facts.ENGINES:
+        assert tuple(facts.ENGINE_VERSION_RELEASES[engine]) == facts.ENGINE_VERSIONS[engine]
+    for name in ("ENGINE_VERSIONS", "ENGINE_VERSION_RELEASES"):
+        source = facts.SOURCES[name]
+        assert source.label == "DOC" and "Feature.ServerlessV1" in source.origin, source
 
 
 @pytest.mark.parametrize(("capacity_acu", "expected"), [(1, 90), (2, 180), (4, 270), (8, 1000), (256, 6000)])
@@ -58,6 +70,27 @@ def test_max_connections_defined_on_every_rung_and_never_decreasing(engine):
     values = [facts.max_connections(engine, c) for c in ladder]
     assert values == sorted(values), f"{engine} max_connections should not fall as capacity rises: {values}"
     assert max(values) <= 6000
+
+
+@pytest.mark.parametrize("capacity_acu", [0, 1, 2, 4, 8, 256])
+def test_documented_mysql_max_connections_are_labelled_doc(capacity_acu):
+    assert facts.max_connections_label("aurora-mysql", capacity_acu) == "DOC"
+
+
+@pytest.mark.parametrize(("engine", "capacity_acu"), [("aurora-mysql", acu) for acu in (16, 32, 64, 128)]
+                         + [("aurora-postgresql", acu) for acu in (0, *POSTGRESQL_LADDER)])
+def test_inferred_max_connections_are_labelled_inf(engine, capacity_acu):
+    assert facts.max_connections_label(engine, capacity_acu) == "INF"
+
+
+def test_max_connections_label_rejects_a_rung_that_does_not_exist():
+    with pytest.raises(KeyError):
+        facts.max_connections_label("aurora-postgresql", 128)
+
+
+def test_max_connections_source_is_no_longer_a_blanket_doc():
+    source = facts.SOURCES["MAX_CONNECTIONS"]
+    assert source.label == "INF" and "max_connections_label" in source.origin and "DOC" in source.origin
 
 
 def test_postgresql_max_connections_follow_the_provisioned_formula_capped_at_5000():
@@ -117,7 +150,58 @@ def test_postgresql_forced_scaling_text_is_labelled_inferred():
 
 def test_too_many_connections_texts():
     assert facts.TOO_MANY_CONNECTIONS_ERROR["aurora-mysql"] == "ERROR 1040 (HY000): Too many connections"
-    assert facts.TOO_MANY_CONNECTIONS_ERROR["aurora-postgresql"] == "FATAL: sorry, too many clients already"
+    assert facts.TOO_MANY_CONNECTIONS_ERROR["aurora-postgresql"] == (
+        "FATAL: remaining connection slots are reserved for non-replication superuser connections")
+    assert facts.POSTGRESQL_TOO_MANY_CLIENTS_ERROR == "FATAL: sorry, too many clients already"
+    assert facts.SUPERUSER_RESERVED_CONNECTIONS == 3
+    assert facts.SOURCES["SUPERUSER_RESERVED_CONNECTIONS"].label == "DOC"
+    assert "PostgreSQL manual" in facts.SOURCES["SUPERUSER_RESERVED_CONNECTIONS"].origin
+
+
+@pytest.mark.parametrize("acu", POSTGRESQL_LADDER)
+def test_an_application_on_postgresql_gets_three_slots_fewer_than_max_connections(acu):
+    assert facts.connection_limit("aurora-postgresql", acu) == facts.max_connections("aurora-postgresql", acu) - 3
+
+
+@pytest.mark.parametrize("acu", MYSQL_LADDER)
+def test_an_application_on_mysql_gets_every_slot(acu):
+    assert facts.connection_limit("aurora-mysql", acu) == facts.max_connections("aurora-mysql", acu)
+
+
+def test_only_notify_is_documented_as_blocking_scaling_on_postgresql():
+    assert facts.DOCUMENTED_POSTGRESQL_BLOCKERS == ("Notify",)
+    assert set(facts.DOCUMENTED_POSTGRESQL_BLOCKERS) <= set(facts.POSTGRESQL_ONLY_BLOCKERS)
+    assert facts.SOURCES["DOCUMENTED_POSTGRESQL_BLOCKERS"].label == "DOC"
+    assert facts.SOURCES["POSTGRESQL_ONLY_BLOCKERS"].label == "INF"
+
+
+def test_data_api_call_costs_are_the_measured_warm_median_and_first_call():
+    assert facts.DATA_API_WARM_CALL_S == 0.0145
+    assert facts.DATA_API_WARM_CALL_RANGE_S == (0.0108, 0.0265)
+    low, high = facts.DATA_API_WARM_CALL_RANGE_S
+    assert low < facts.DATA_API_WARM_CALL_S < high < facts.DATA_API_FIRST_CALL_S == 0.75
+    for name in ("DATA_API_WARM_CALL_S", "DATA_API_WARM_CALL_RANGE_S", "DATA_API_FIRST_CALL_S"):
+        source = facts.SOURCES[name]
+        assert source.label == "3P" and "agostbiro/aurora-serverless-latencies" in source.origin, name
+    assert "selects.csv" in facts.SOURCES["DATA_API_WARM_CALL_S"].origin
+    assert "cold_starts.csv" in facts.SOURCES["DATA_API_FIRST_CALL_S"].origin
+
+
+def test_seed_quotes_verbatim_with_their_source():
+    assert facts.RESUME_SEED_QUOTE == (
+        "Resuming the cluster takes a few seconds and in some cases can be longer based on variables such as your "
+        "ACU, storage size, and more")
+    assert facts.FORCED_SCALING_ROLLBACK_QUOTE == (
+        "you must complete a proper rollback first, which can take significant time")
+    for name in ("RESUME_SEED_QUOTE", "FORCED_SCALING_ROLLBACK_QUOTE"):
+        assert facts.SOURCES[name] == facts.Source(
+            "DOC", "AWS Database Blog, Best practices for working with Amazon Aurora Serverless (the seed)")
+
+
+def test_forced_scaling_event_gives_its_reason():
+    message = facts.RDS_EVENT_MESSAGES["scale_forced"].format(capacity_from=1, capacity_to=2, reason="a reason")
+    assert message == ("The DB cluster has scaled from 1 capacity units to 2 capacity units, but scaling wasn't "
+                       "seamless for this reason: a reason.")
 
 
 def test_rds_event_ids_0141_to_0149():
@@ -145,7 +229,8 @@ def test_prices():
 
 
 def _public_constants() -> list[str]:
-    return [name for name in vars(facts) if re.fullmatch(r"[A-Z][A-Z0-9_]*", name) and name != "SOURCES"]
+    not_facts = {"SOURCES", "TYPE_CHECKING"}  # the table of sources itself, and typing's flag
+    return [name for name in vars(facts) if re.fullmatch(r"[A-Z][A-Z0-9_]*", name) and name not in not_facts]
 
 
 def test_every_constant_has_a_source():

@@ -55,7 +55,7 @@ def check_capacity_always_legal_and_no_connections_while_paused(run):
 
 
 def _blocking_intervals(run, forced):
-    """(start, end) of each blocking operation, cut short where a forced change ended it."""
+    """(start, end) of each blocking operation, cut short where a forced change ended it (at its timeout)."""
     intervals = []
     for op in run.workload.blocking:
         end = op.end_s
@@ -76,9 +76,11 @@ def check_events(run):
                    (SELECT count(*) FROM requests r WHERE r.submitted_s < e.time_s AND e.time_s < r.finished_s)
                END
         FROM events e ORDER BY e.seq""").fetchall()
-    forced = [row[1] for row in log if row[2] == "scale_forced"]
+    forced = _force_instants(run)
     for kind in sorted({row[2] for row in log}):
         event(f"emits {kind}")  # --hypothesis-show-statistics shows how often each rule was exercised
+    for (message,) in run.sql("SELECT message FROM events WHERE kind = 'scale_forced'").fetchall():
+        event("a forced change waited for a rollback" if "s to roll back" in message else "a forced change")
     last_up = last_down = None
     previous_time = 0.0
     for seq, time_s, kind, capacity_from, capacity_to, busy in log:
@@ -103,6 +105,16 @@ def check_events(run):
             assert busy == 0, f"{kind} at t={time_s} with {busy} requests in flight"
             open_ops = [(s, e) for s, e in _blocking_intervals(run, forced) if s < time_s < e]
             assert not open_ops, f"{kind} at t={time_s} with blocking operations open {open_ops}"
+
+
+def _force_instants(run):
+    """When ForceApplyCapacityChange aborted or dropped something: at the timeout, and again after a rollback if
+    new work held the scaling point then."""
+    text = facts.FORCED_SCALING_ERROR[(run.config.engine, run.config.engine_version)]
+    return [time_s for (time_s,) in run.sql(
+        "SELECT time_s FROM events WHERE (kind = 'transaction_aborted' AND message = $text) OR "
+        "(kind = 'connection_closed' AND message LIKE 'Connection dropped by ForceApplyCapacityChange%') "
+        "ORDER BY seq", params={"text": text}).fetchall()]
 
 
 # Each row holds its key (time_s, seq, request_id), so an order-free sum of row hashes fingerprints a table.

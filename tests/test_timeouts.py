@@ -248,7 +248,9 @@ def test_idle_in_transaction_timeout_frees_the_connection_so_the_cluster_pauses_
 def test_idle_in_transaction_timeout_frees_the_scaling_point_before_a_forced_change():
     op = LongTransaction(start_s=10, duration_s=1000)
     forced = hot_run("aurora-postgresql", [op], timeout_action="ForceApplyCapacityChange")
-    assert times(forced, "scale_forced") == [SCALE_UP_AT + 300], "control: without the parameter the change is forced"
+    assert times(forced, "transaction_aborted")[:1] == [SCALE_UP_AT + 300], "control: without the parameter the " \
+        "change is forced at the timeout"
+    assert times(forced, "scale_forced"), "control: the forced change applies once the transaction has rolled back"
     freed = hot_run("aurora-postgresql", [op], timeout_action="ForceApplyCapacityChange",
                     parameters={"idle_in_transaction_session_timeout": 30_000})
     assert times(freed, "scale_forced") == []
@@ -308,9 +310,11 @@ def test_postgresql_only_blockers_block_scaling_like_a_table_lock(kind):
 def test_postgresql_only_blockers_are_dropped_by_a_forced_change(kind):
     run = hot_run("aurora-postgresql", [kind(start_s=0, duration_s=1000)], duration_s=400, seconds_before_timeout=60,
                   timeout_action="ForceApplyCapacityChange")
-    assert times(run, "scale_forced") == [SCALE_UP_AT + 60]
     closed = events(run, "connection_closed")
     assert len(closed) == 1 and kind.__name__ in closed[0]["message"], closed
+    assert closed[0]["time_s"] == SCALE_UP_AT + 60, "dropped at the timeout"
+    # A dropped connection has no transaction to roll back: the change applies at once.
+    assert times(run, "scale_forced") == [pytest.approx(SCALE_UP_AT + 60 + FIXED.scale_apply_s)]
 
 
 @pytest.mark.parametrize("kind", PG_ONLY, ids=lambda kind: kind.__name__)
@@ -362,3 +366,35 @@ def test_narrow_transactions_leave_scaling_points_where_one_long_transaction_lea
     assert times(narrow, "scale_failed") == []
     found = times(narrow, "scaling_point_found")[0]
     assert 100 <= found < 110, f"the point lies in a gap between pieces, found at {found}"
+
+
+# --- notebook 05's real-PostgreSQL bonus, as tables (no server needed) --------------------------------------------
+
+def test_caught_errors_tell_a_cancelled_statement_from_an_ended_session() -> None:
+    import pandas as pd
+
+    from aurora_sim.realdb import CaughtError, caught_errors
+
+    table = caught_errors({
+        "statement": CaughtError(error_class="QueryCanceled", sqlstate="57014", elapsed_ms=201.4,
+                                 session_survived=True, message="canceling statement due to statement timeout"),
+        "idle": CaughtError(error_class="IdleInTransactionSessionTimeout", sqlstate="25P03", elapsed_ms=600.0,
+                            session_survived=False,
+                            message="terminating connection due to idle-in-transaction timeout"),
+    })
+    assert table["the session"].tolist() == ["survived", "ended"]
+    assert table.loc["statement", "after (ms)"] == 201 and table.loc["idle", "SQLSTATE"] == "25P03"
+    with pd.option_context("display.max_colwidth", 10):
+        assert "idle-in-transaction timeout" in table._repr_html_(), "messages must show whole"
+
+
+def test_lock_wait_aftermath_lists_the_waiter_the_logging_and_every_log_line() -> None:
+    import pandas as pd
+
+    from aurora_sim.realdb import LockWait
+
+    wait = LockWait(locks=pd.DataFrame(), waiter_outcome="updated the row after waiting 105 ms",
+                    log_lines=("LOG:  process 7 still waiting for ShareLock", "LOG:  process 7 acquired ShareLock"),
+                    log_note="log_lock_waits = on")
+    assert wait.aftermath()["what"].tolist() == ["the waiter", "lock logging", "server log", "server log"]
+    assert wait.aftermath()["seen"].tolist()[-1] == "LOG:  process 7 acquired ShareLock"

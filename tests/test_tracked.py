@@ -43,6 +43,7 @@ DATA_API_RESUMING = (
     "milliseconds ago. The driver has not received any packets from the server."
 )
 DATA_API_TIMEOUT = "StatementTimeoutException: Request timed out"
+HALF_CALL_S = facts.DATA_API_WARM_CALL_S / 2  # a Data API call's overhead, half each way: 7.25 ms
 EPS = 1e-6
 
 
@@ -264,7 +265,19 @@ def test_postgresql_refusal_uses_its_own_text():
     run = run_of([(1, 2, float(rate))], duration_s=400, query_cpu_s=1.0, engine="aurora-postgresql", max_capacity=2,
                  connections=ConnectPerRequest())
     errors = {row["error"] for row in requests(run, "outcome = 'error'")}
-    assert errors == {"FATAL: sorry, too many clients already"}, errors
+    assert errors == {"FATAL: remaining connection slots are reserved for non-replication superuser connections"}
+
+
+@pytest.mark.parametrize("connections", [ConnectPerRequest(), DataApi(), pool(min_size=0, max_size=500)],
+                         ids=["per-request", "data-api", "pool"])
+def test_postgresql_refuses_an_application_three_slots_before_max_connections(connections):
+    # 450 requests of 100 ACU-s each arrive within a second on 2 ACU: every one that gets in stays connected.
+    run = run_of([(1, 2, 450.0)], duration_s=30, query_cpu_s=100.0, engine="aurora-postgresql", max_capacity=2,
+                 connections=connections, metrics_period_s=5)
+    refused = requests(run, "outcome = 'error'")
+    assert len(refused) == 3, f"450 - 3 = 447 connections for the application, got {450 - len(refused)}"
+    peak, shown = run.sql("SELECT max(connections), max(max_connections) FROM metrics").fetchall()[0]
+    assert (peak, shown) == (447, 450)
 
 
 def test_refused_connections_succeed_on_a_later_attempt_with_a_retry_policy():
@@ -297,10 +310,12 @@ def _forced_run(connections, retry=None):
 )
 def test_forced_scaling_aborts_every_request_at_the_server_once_with_the_engine_text(connections):
     run = _forced_run(connections)
-    assert times(run, "scale_forced") == [FORCE_AT]
+    # The open transaction is 120 s old at the timeout: it rolls back for 60 s before the change applies.
+    rollback_s = FIXED.rollback_s_per_transaction_s * FORCE_AT
+    assert times(run, "scale_forced") == [pytest.approx(FORCE_AT + rollback_s + FIXED.scale_apply_s)]
     rows = requests(run)
     # A Data API call's error answer still travels back: half the call's overhead after the abort.
-    answer_s = DataApi().overhead_s / 2 if isinstance(connections, DataApi) else 0.0
+    answer_s = HALF_CALL_S if isinstance(connections, DataApi) else 0.0
     assert [(r["outcome"], r["error"], r["finished_s"], r["attempts"]) for r in rows] == [
         ("error", TEXT_57, FORCE_AT + answer_s, 1)] * 2, rows
     aborted = events(run, "transaction_aborted")
@@ -418,7 +433,7 @@ def test_data_api_call_pays_its_overhead_and_holds_no_connection_between_calls()
 
 def test_data_api_lets_the_cluster_pause():
     run = run_of([(0, 1, 1.0)], duration_s=500, connections=DataApi(), auto_pause=True)
-    assert times(run, "pause_started") == pytest.approx([0.375 + 0.02 + 300]), (
+    assert times(run, "pause_started") == pytest.approx([HALF_CALL_S + 0.02 + 300]), (
         "only the running statement counts: the idle clock starts when it ends")
 
 
@@ -426,16 +441,16 @@ def test_data_api_call_to_a_paused_cluster_fails_after_the_overhead_and_starts_t
     run = run_of([(0, 1, 1.0), (500, 501, 1.0)], duration_s=700, connections=DataApi(), auto_pause=True)
     failed = requests(run, "submitted_s = 500")[0]
     assert (failed["outcome"], failed["error"], failed["attempts"]) == ("error", DATA_API_RESUMING, 1), failed
-    assert failed["latency_s"] == pytest.approx(0.75), "the call fails after its own overhead"
-    assert times(run, "resume_started") == pytest.approx([500.375]), "the failed call starts the resume"
-    assert times(run, "resumed") == pytest.approx([500.375 + RESUME_S])
+    assert failed["latency_s"] == pytest.approx(2 * HALF_CALL_S), "the call fails after its own overhead"
+    assert times(run, "resume_started") == pytest.approx([500 + HALF_CALL_S]), "the failed call starts the resume"
+    assert times(run, "resumed") == pytest.approx([500 + HALF_CALL_S + RESUME_S])
 
 
 def test_data_api_calls_during_the_resume_wait_for_it():
     run = run_of([(0, 1, 1.0), (500, 501, 2.0)], duration_s=700, connections=DataApi(), auto_pause=True)
     waiting = requests(run, "submitted_s = 500.5")[0]
     assert waiting["outcome"] == "ok", waiting
-    assert waiting["finished_s"] == pytest.approx(500.375 + RESUME_S + 0.02 + 0.375), waiting
+    assert waiting["finished_s"] == pytest.approx(500 + HALF_CALL_S + RESUME_S + 0.02 + HALF_CALL_S), waiting
 
 
 def test_data_api_call_still_waiting_for_the_resume_at_45_s_is_cut_with_the_resume_text():
@@ -444,6 +459,16 @@ def test_data_api_call_still_waiting_for_the_resume_at_45_s_is_cut_with_the_resu
                  assumptions=slow)
     waiting = requests(run, "submitted_s = 500.5")[0]
     assert (waiting["error"], waiting["latency_s"]) == (DATA_API_RESUMING, pytest.approx(45.0)), waiting
+
+
+def test_data_api_call_that_waited_for_the_resume_and_then_queued_past_45_s_gets_the_resume_text_too():
+    # A 40-s resume releases 20 held calls of 1 ACU-s each onto 1 ACU at once: the last ones pass 45 s in the queue.
+    run = run_of([(0, 1, 1.0), (500, 505, 4.0)], duration_s=700, query_cpu_s=1.0, connections=DataApi(),
+                 auto_pause=True)
+    resumed = times(run, "resumed")[0]
+    cut = requests(run, f"submitted_s > 500 AND submitted_s < {resumed} AND latency_s >= 45 - 1e-6")
+    assert cut and all((r["error"], r["latency_s"]) == (DATA_API_RESUMING, pytest.approx(45.0)) for r in cut), cut
+    assert all(r["submitted_s"] + 45 > resumed for r in cut), "these were no longer waiting for the resume"
 
 
 def test_data_api_call_running_45_s_on_an_active_cluster_is_cut_with_the_statement_timeout():
@@ -459,7 +484,7 @@ def test_data_api_resume_failure_is_retried_by_default():
                  retry=RetryPolicy("fixed", base_s=1.0))
     late = requests(run, "submitted_s = 500")[0]
     assert (late["outcome"], late["attempts"]) == ("ok", 2), late
-    assert late["finished_s"] == pytest.approx(500.375 + RESUME_S + 0.02 + 0.375)
+    assert late["finished_s"] == pytest.approx(500 + HALF_CALL_S + RESUME_S + 0.02 + HALF_CALL_S)
 
 
 # --- retries: attempts, budgets, errors ---------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from .names import (
 )
 from .server import QueueServer
 from .tracked_connections import TrackedConnections
-from .workload import Workload, _HeldConnection
+from .workload import LongTransaction, Workload, _HeldConnection
 
 _EPS = 1e-9
 CONNECTION_AGE_LIMIT_MESSAGE = ("Connection closed by the cluster: open for 24 hours (Aurora Serverless v1 closes "
@@ -98,12 +98,17 @@ class Cluster:
     # --- bookkeeping ----------------------------------------------------------------------------------------
 
     def max_connections(self) -> int:
+        """The server's setting: what the metrics show and what the 90 % scale-up threshold counts against."""
         return facts.max_connections(self.config.engine, 0 if self.state in (PAUSED, RESUMING) else self.capacity)
 
     def _connection_limit(self) -> float:
+        """How many connections the application may hold: PostgreSQL refuses a non-superuser
+        ``SUPERUSER_RESERVED_CONNECTIONS`` slots before max_connections."""
         # The documented router fleet holds connection requests while the cluster resumes ("services the
         # connection requests"): none is refused until the cluster is back.
-        return float("inf") if self.state in (PAUSED, RESUMING) else self.max_connections()
+        if self.state in (PAUSED, RESUMING):
+            return float("inf")
+        return facts.connection_limit(self.config.engine, self.capacity)
 
     @property
     def connections(self) -> int:
@@ -208,6 +213,7 @@ class Cluster:
 
     def _change_capacity(self, decision: scaling.Decision):
         capacity_from, target = self.capacity, decision.target_acu
+        forced = ""  # the RDS-EVENT-0149 reason when the change is forced
         self._emit(SCALE_STARTED, capacity_from, target, reason=decision.reason)
         self._set_state(SCALING)
         deadline = self.env.now + self.config.seconds_before_timeout
@@ -225,8 +231,8 @@ class Cluster:
                     self._set_state(ACTIVE)
                     self._finish_change()
                     return
-                self._emit(SCALE_FORCED, capacity_from, target)
-                self._force()
+                rolled_back_s = yield from self._force_through_rollbacks()
+                forced = self._forced_reason(rolled_back_s)
                 break
             yield self.env.timeout(min(self.assumptions.scaling_point_poll_s, deadline - self.env.now))
         drain = self.server.backlog_s()
@@ -237,6 +243,8 @@ class Cluster:
         yield self.env.timeout(self.assumptions.scale_apply_s)
         self._applying = False
         self._set_state(ACTIVE, target)
+        if forced:
+            self._emit(SCALE_FORCED, capacity_from, target, reason=forced)
         self._emit(SCALE_COMPLETED, capacity_from, target)
         if target > capacity_from:
             self._last_scale_up_s = self.env.now
@@ -249,17 +257,47 @@ class Cluster:
         done.succeed()
 
     def _scaling_point_exists(self) -> bool:
-        blocked = any(op.blocks_scaling for op in self._blockers.values())
-        return not blocked and self.server.backlog_s() <= self.assumptions.scaling_point_drain_s
+        return not self._blocked() and self.server.backlog_s() <= self.assumptions.scaling_point_drain_s
 
-    def _force(self) -> None:
-        """ForceApplyCapacityChange: abort what is in process, drop temporary tables and locks."""
+    def _blocked(self) -> bool:
+        """Whether a blocking operation (open transaction, long query, temporary table, lock, …) is open."""
+        return any(op.blocks_scaling for op in self._blockers.values())
+
+    def _forced_reason(self, rolled_back_s: float) -> str:
+        """The RDS-EVENT-0149 reason: the timeout, and how long the aborted transactions took to roll back."""
+        took = f"{rolled_back_s:.0f}" if rolled_back_s >= 1 else f"{rolled_back_s:.1g}"
+        rollback = f"the aborted transactions took {took} s to roll back" if rolled_back_s else "nothing to roll back"
+        return f"no scaling point found within {self.config.seconds_before_timeout} s (ForceApplyCapacityChange); " \
+            + rollback
+
+    def _force_through_rollbacks(self):
+        """ForceApplyCapacityChange at the timeout: abort what holds the scaling point at once, then keep the old
+        capacity while the aborted transactions roll back ("you must complete a proper rollback first"). Queries
+        that arrive meanwhile are served as usual and drain before the change applies, like at a scaling point;
+        a blocking operation that began during the rollback is forced out the same way. Returns the seconds spent
+        rolling back."""
+        waited = 0.0
+        rollback_s = self._force()
+        while rollback_s > 0:
+            yield self.env.timeout(rollback_s)
+            waited += rollback_s
+            self._sync()
+            if not self._blocked():
+                break
+            rollback_s = self._force()
+        return waited
+
+    def _force(self) -> float:
+        """Abort what is in process, drop temporary tables and locks; returns how long the longest aborted
+        transaction takes to roll back (``rollback_s_per_transaction_s`` × its age)."""
         text = facts.FORCED_SCALING_ERROR[(self.config.engine, self.config.engine_version)]
         for _ in self.server.abort_all(self.env.now):
             self._emit(TRANSACTION_ABORTED, message=text)
+        rollback_s = 0.0
         for index, op in sorted(self._blockers.items()):
             if op.on_force == "abort":
                 self._emit(TRANSACTION_ABORTED, message=text)
+                rollback_s = max(rollback_s, self._rollback_s(op))
             elif op.on_force == "drop":
                 self._emit(CONNECTION_CLOSED, message=f"Connection dropped by ForceApplyCapacityChange: "
                            f"it held {op.holds} ({type(op).__name__} started at {op.start_s:g} s).")
@@ -267,6 +305,14 @@ class Cluster:
                 continue
             self._blocker_procs[index].interrupt("forced scaling")
         self._update_rate()
+        return rollback_s
+
+    def _rollback_s(self, op: _HeldConnection) -> float:
+        """How long undoing ``op`` takes. Only a transaction has changes to undo: a ``LongQuery`` is a read-only
+        SELECT, and the ordinary requests in flight are short statements."""
+        if not isinstance(op, LongTransaction):
+            return 0.0
+        return self.assumptions.rollback_s_per_transaction_s * (self.env.now - op.start_s)
 
     # --- pause and resume -----------------------------------------------------------------------------------
 
@@ -340,8 +386,9 @@ class Cluster:
             self._emit(RESUME_STARTED, 0, self._paused_capacity)
 
     def accepts_connection(self) -> bool:
-        """Whether one more connection fits under max_connections right now."""
-        return self.state not in (PAUSED, RESUMING) and self.connections < self.max_connections()
+        """Whether one more application connection fits right now (under max_connections, less PostgreSQL's
+        superuser-reserved slots)."""
+        return self.state not in (PAUSED, RESUMING) and self.connections < self._connection_limit()
 
     def submit(self, cost_acu_s: float) -> simpy.Event:
         """Queue a tracked query; the event's value is its server error code (0 = done, see ``server``)."""

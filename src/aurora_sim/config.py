@@ -17,9 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 from . import facts
 from ._validate import _check_choice, _check_order, _check_positive, _check_range, _check_type
+
+if TYPE_CHECKING:  # pandas only for ModelAssumptions.table(), imported when it is called
+    import pandas as pd
 
 
 def _check_on_ladder(name: str, value: object, engine: str) -> None:
@@ -33,9 +37,11 @@ def _check_on_ladder(name: str, value: object, engine: str) -> None:
 class ClusterConfig:
     """One Aurora Serverless v1 cluster's settings, checked against the documented limits.
 
-    ``engine_version`` picks the error texts (``None``: the engine's newest v1 version);
-    ``min_capacity`` ``None`` means the engine's lowest rung (1 ACU on MySQL, 2 on PostgreSQL).
-    ``seconds_until_auto_pause`` is validated even when ``auto_pause`` is off.
+    ``engine_version`` picks the error texts (``None``: the engine's newest v1 version; PostgreSQL ran 10, 11 and
+    13 on v1); ``min_capacity`` ``None`` means the engine's lowest rung (1 ACU on MySQL, 2 on PostgreSQL).
+    ``seconds_until_auto_pause`` is validated even when ``auto_pause`` is off. ``parameters`` sets engine timeouts
+    in milliseconds for every session of the application (per session or role: whether v1's cluster parameter
+    group accepts them is unknown).
 
     Example:
         >>> ClusterConfig(engine="aurora-postgresql").min_capacity
@@ -140,6 +146,12 @@ class ModelAssumptions:
     scale_apply_s: float = _assumption(
         3.0, "How long the switch to the new capacity holds new queries once a scaling point is found. 3P "
         "reports 30-60 s from trigger to new capacity, most of which is the window and the search here.")
+    rollback_s_per_transaction_s: float = _assumption(
+        0.5, "Under ForceApplyCapacityChange, seconds of rollback per second of an aborted transaction's age; the "
+        "longest rollback delays the change (the seed: 'you must complete a proper rollback first'). AWS gives no "
+        "number. InnoDB undoes row by row, so a write-heavy transaction can take as long to roll back as it ran "
+        "(or longer) and a read-only one almost nothing: 0.5 is a middle value. PostgreSQL aborts almost at once: "
+        "set 0 to model that.")
     pause_transition_s: float = _assumption(
         60.0, "Time from pause_started to paused; a connection request in between cancels the pause. "
         "3P v-studios/scale-to-zero: pausing took about 1 min at event granularity.")
@@ -173,6 +185,8 @@ class ModelAssumptions:
         _check_order("resume_min_s", self.resume_min_s, "resume_median_s", self.resume_median_s)
         _check_order("resume_median_s", self.resume_median_s, "resume_p95_s", self.resume_p95_s)
         _check_order("resume_p95_s", self.resume_p95_s, "resume_max_s", self.resume_max_s)
+        _check_range("rollback_s_per_transaction_s", self.rollback_s_per_transaction_s, 0, MAX_ROLLBACK_RATIO,
+                     unit="seconds of rollback per second of transaction")
         periods = self.controller_window_s / self.controller_period_s
         if abs(periods - round(periods)) > 1e-9:
             msg = (f"controller_window_s={self.controller_window_s!r} must be a whole multiple of "
@@ -184,5 +198,22 @@ class ModelAssumptions:
         """Every assumption as ``(name, default, why)``, in declaration order."""
         return [(f.name, f.default, f.metadata["why"]) for f in fields(cls)]
 
+    @classmethod
+    def table(cls) -> pd.DataFrame:
+        """Every assumption on one row with its default and why: ``describe()`` as a table a notebook shows whole.
 
-_MAY_BE_ZERO = {"scale_apply_s", "pause_transition_s", "query_cost_cv", "long_query_acu", "scaling_point_drain_s"}
+        Example:
+            >>> ModelAssumptions.table().loc["controller_window_s", "default"]
+            '60'
+        """
+        from ._tables import WholeTable
+
+        rows = {name: (f"{default:g}", why) for name, default, why in cls.describe()}
+        return WholeTable.from_dict(rows, orient="index", columns=["default", "why"]).rename_axis("assumption")
+
+
+_MAY_BE_ZERO = {"scale_apply_s", "pause_transition_s", "query_cost_cv", "long_query_acu", "scaling_point_drain_s",
+                "rollback_s_per_transaction_s"}
+# The MySQL manual: rolling back a big transaction can take "several times as long to perform as the original data
+# change operations". Ten times bounds "several" generously.
+MAX_ROLLBACK_RATIO = 10.0

@@ -11,20 +11,29 @@ Example:
     (2, 4, 8, 16, 32, 64, 192, 384)
     >>> max_connections("aurora-mysql", 2)
     180
-    >>> SOURCES["MAX_CONNECTIONS"].label
-    'DOC'
+    >>> max_connections_label("aurora-mysql", 2), max_connections_label("aurora-postgresql", 2)
+    ('DOC', 'INF')
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas only for the reading tables at the end, imported when one is asked for
+    import pandas as pd
 
 # --- Engines and capacity -------------------------------------------------------------------------------------
 
 ENGINES = ("aurora-mysql", "aurora-postgresql")
-ENGINE_VERSIONS = MappingProxyType({"aurora-mysql": ("5.6", "5.7"), "aurora-postgresql": ("10", "11")})
-DEFAULT_ENGINE_VERSION = MappingProxyType({"aurora-mysql": "5.7", "aurora-postgresql": "11"})
+ENGINE_VERSIONS = MappingProxyType({"aurora-mysql": ("5.6", "5.7"), "aurora-postgresql": ("10", "11", "13")})
+# The release behind each choice, as the User Guide's v1 availability table names it.
+ENGINE_VERSION_RELEASES = MappingProxyType({
+    "aurora-mysql": MappingProxyType({"5.6": "5.6 (Aurora MySQL version 1)", "5.7": "5.7 (Aurora MySQL version 2)"}),
+    "aurora-postgresql": MappingProxyType({"10": "10.21", "11": "11.16", "13": "13.9"}),
+})
+DEFAULT_ENGINE_VERSION = MappingProxyType({"aurora-mysql": "5.7", "aurora-postgresql": "13"})
 
 CAPACITY_LADDER = MappingProxyType(
     {
@@ -47,14 +56,21 @@ MAX_CONNECTIONS = MappingProxyType(
         "aurora-postgresql": MappingProxyType(_POSTGRESQL_MAX_CONNECTIONS),
     }
 )
+# Which max_connections values a source states (DOC) and which are inferred (INF): see max_connections_label.
+_DOCUMENTED_MAX_CONNECTIONS_ACU = MappingProxyType({"aurora-mysql": (0, 1, 2, 4, 8, 256), "aurora-postgresql": ()})
 MAX_CONNECTION_AGE_S = 86_400
 
+# What an application (not a superuser) sees when the cluster refuses its connection. PostgreSQL keeps the last
+# superuser_reserved_connections slots of max_connections for superusers, so an application is refused that many
+# connections before max_connections, with the 53300 text of PostgreSQL 10 to 15 (16 reworded it).
 TOO_MANY_CONNECTIONS_ERROR = MappingProxyType(
     {
         "aurora-mysql": "ERROR 1040 (HY000): Too many connections",
-        "aurora-postgresql": "FATAL: sorry, too many clients already",
+        "aurora-postgresql": "FATAL: remaining connection slots are reserved for non-replication superuser connections",
     }
 )
+SUPERUSER_RESERVED_CONNECTIONS = 3
+POSTGRESQL_TOO_MANY_CLIENTS_ERROR = "FATAL: sorry, too many clients already"  # what a superuser sees at the limit
 
 # --- Scaling --------------------------------------------------------------------------------------------------
 
@@ -80,8 +96,11 @@ FORCED_SCALING_ERROR = MappingProxyType(
         ),
         ("aurora-postgresql", "10"): "FATAL: terminating connection due to administrator command",
         ("aurora-postgresql", "11"): "FATAL: terminating connection due to administrator command",
+        ("aurora-postgresql", "13"): "FATAL: terminating connection due to administrator command",
     }
 )
+# The seed blog on ForceApplyCapacityChange; the rollback's length is ModelAssumptions.rollback_s_per_transaction_s.
+FORCED_SCALING_ROLLBACK_QUOTE = "you must complete a proper rollback first, which can take significant time"
 
 # --- Engine parameters and timeouts ----------------------------------------------------------------------------
 
@@ -95,7 +114,10 @@ IDLE_IN_TRANSACTION_TIMEOUT_ERROR = "FATAL: terminating connection due to idle-i
 MAX_EXECUTION_TIME_ERROR = (
     "ERROR 3024 (HY000): Query execution was interrupted, maximum statement execution time exceeded"
 )
+# PostgreSQL-only operations the model lets block a scaling point. The User Guide documents only NOTIFY as
+# preventing scaling; it calls advisory locks, LISTEN and cursors WITH HOLD "not recommended".
 POSTGRESQL_ONLY_BLOCKERS = ("AdvisoryLock", "Listen", "Notify", "HoldCursor")
+DOCUMENTED_POSTGRESQL_BLOCKERS = ("Notify",)
 
 # --- Clients ----------------------------------------------------------------------------------------------------
 
@@ -110,12 +132,15 @@ DATA_API_RESUMING_ERROR = (
 )
 DATA_API_STATEMENT_TIMEOUT_ERROR = "StatementTimeoutException: Request timed out"
 DATA_API_CALL_LIMIT_S = 45
-DATA_API_WARM_CALL_S = 0.75
+# Single-row SELECTs through the Data API from Lambda on an awake cluster (138 calls): median and range.
+DATA_API_WARM_CALL_S = 0.0145
+DATA_API_WARM_CALL_RANGE_S = (0.0108, 0.0265)
+# The first call of a Lambda invocation that found the cluster awake (SDK set-up, TLS, credentials): median of 25.
+DATA_API_FIRST_CALL_S = 0.75
 DATA_API_RESPONSE_LIMIT_BYTES = 1024 * 1024
 DATA_API_ROW_LIMIT_BYTES = 64 * 1024
 DATA_API_JSON_RESULT_LIMIT_BYTES = 10 * 1024 * 1024
 DATA_API_REQUEST_LIMIT_BYTES = 4 * 1024 * 1024
-DATA_API_MAX_PARAMETER_SETS = 1000
 DATA_API_TRANSACTION_IDLE_S = 180
 DATA_API_TRANSACTION_MAX_S = 86_400
 
@@ -131,6 +156,9 @@ SECONDS_UNTIL_AUTO_PAUSE_RANGE_S = (300, 86_400)
 DEFAULT_SECONDS_UNTIL_AUTO_PAUSE_S = 300
 # A cold SELECT 1 through the Data API, 113 samples (agostbiro/aurora-serverless-latencies, 2020-04-18).
 MEASURED_RESUME_S = MappingProxyType({"median": 43.2, "p5": 30.7, "p95": 58.6, "min": 12.6, "max": 92.6})
+# The seed blog gives no number; the measurements above are what the model draws from.
+RESUME_SEED_QUOTE = ("Resuming the cluster takes a few seconds and in some cases can be longer based on variables "
+                     "such as your ACU, storage size, and more")
 
 # --- Events ---------------------------------------------------------------------------------------------------
 
@@ -156,7 +184,7 @@ RDS_EVENT_MESSAGES = MappingProxyType(
         "scale_failed": "The DB cluster failed to scale from {capacity_from} capacity units to {capacity_to} "
         "capacity units for this reason: {reason}",
         "scale_forced": "The DB cluster has scaled from {capacity_from} capacity units to {capacity_to} capacity "
-        "units, but scaling wasn't seamless.",
+        "units, but scaling wasn't seamless for this reason: {reason}.",
         "pause_started": "The DB cluster is being paused.",
         "paused": "The DB cluster is paused.",
         "pause_cancelled": "Pause was canceled for the DB cluster.",
@@ -188,17 +216,27 @@ class Source:
 SOURCES = MappingProxyType(
     {
         "ENGINES": Source("API", "API_ScalingConfiguration; UG aurora-serverless.create.md"),
-        "ENGINE_VERSIONS": Source("DOC", "UG aurora-serverless.relnotes (MySQL 5.6/5.7; PostgreSQL 10/11)"),
+        "ENGINE_VERSIONS": Source("DOC", "UG Concepts.Aurora_Fea_Regions_DB-eng.Feature.ServerlessV1.md @7a931b4 "
+                                  "(MySQL 5.6/5.7; PostgreSQL 10, 11, 13; the relnotes page listing 10/11 is stale)"),
+        "ENGINE_VERSION_RELEASES": Source("DOC", "UG Concepts.Aurora_Fea_Regions_DB-eng.Feature.ServerlessV1.md "
+                                          "@7a931b4: Aurora MySQL versions 1 and 2; PostgreSQL 10.21, 11.16, 13.9"),
         "DEFAULT_ENGINE_VERSION": Source("INF", "the newest v1 version of each engine"),
         "CAPACITY_LADDER": Source("API", "API_ScalingConfiguration; UG aurora-serverless.setting-capacity.md"),
         "GB_PER_ACU": Source("DOC", "UG aurora-serverless-v1.how-it-works.md: 'approximately 2 gigabytes'"),
         "MAX_CONNECTIONS": Source(
-            "DOC",
-            "UG v1.how-it-works.md (MySQL 1/2/4/8/256 ACU); INF: MySQL 16-128 from the log2 formula and the v2 "
-            "table; PostgreSQL from LEAST(memory/9531392, 5000)",
+            "INF",
+            "mixed, per value: max_connections_label(engine, acu). DOC: UG v1.how-it-works.md (MySQL 1/2/4/8/256 "
+            "ACU). INF: MySQL 16-128 from the log2 formula and the v2 table; every PostgreSQL value from the "
+            "provisioned formula LEAST(memory/9531392, 5000) (AWS publishes no v1 PostgreSQL table)",
         ),
         "MAX_CONNECTION_AGE_S": Source("DOC", "UG aurora-serverless.md: closed if held open longer than one day"),
-        "TOO_MANY_CONNECTIONS_ERROR": Source("DOC", "MySQL error 1040 ER_CON_COUNT_ERROR; PostgreSQL 53300"),
+        "TOO_MANY_CONNECTIONS_ERROR": Source("DOC", "MySQL error 1040 ER_CON_COUNT_ERROR; PostgreSQL 53300 for a "
+                                             "non-superuser (postinit.c, PostgreSQL 10-15)"),
+        "SUPERUSER_RESERVED_CONNECTIONS": Source("DOC", "PostgreSQL manual, runtime-config-connection: "
+                                                 "superuser_reserved_connections, 'The default value is three "
+                                                 "connections'"),
+        "POSTGRESQL_TOO_MANY_CLIENTS_ERROR": Source("DOC", "PostgreSQL 53300 when every slot is taken (what a "
+                                                    "superuser sees)"),
         "SCALE_UP_CPU_PCT": Source("DOC", "UG aurora-serverless.how-it-works.md @bd3bb28 (2018)"),
         "SCALE_UP_CONNECTIONS_PCT": Source("DOC", "UG aurora-serverless.how-it-works.md @bd3bb28 (2018)"),
         "SCALE_DOWN_CPU_PCT": Source("DOC", "UG aurora-serverless.how-it-works.md @bd3bb28 (2018)"),
@@ -212,11 +250,16 @@ SOURCES = MappingProxyType(
         "FORCED_SCALING_ERROR": Source(
             "DOC", "UG v1.how-it-works.md (MySQL texts, verbatim); INF: PostgreSQL uses the 57P01 text"
         ),
+        "FORCED_SCALING_ROLLBACK_QUOTE": Source("DOC", "AWS Database Blog, Best practices for working with Amazon "
+                                                "Aurora Serverless (the seed)"),
         "SECONDS_UNTIL_AUTO_PAUSE_RANGE_S": Source("API", "API_ScalingConfiguration SecondsUntilAutoPause"),
         "DEFAULT_SECONDS_UNTIL_AUTO_PAUSE_S": Source("DOC", "UG: 'the default inactivity time is five minutes'"),
         "MEASURED_RESUME_S": Source("3P", "agostbiro/aurora-serverless-latencies cold_starts.csv (113 samples)"),
+        "RESUME_SEED_QUOTE": Source("DOC", "AWS Database Blog, Best practices for working with Amazon Aurora "
+                                    "Serverless (the seed)"),
         "RDS_EVENT_IDS": Source("DOC", "UG USER_Events.Messages.md"),
-        "RDS_EVENT_MESSAGES": Source("DOC", "UG USER_Events.Messages.md (paraphrased where AWS gives no text)"),
+        "RDS_EVENT_MESSAGES": Source("DOC", "UG USER_Events.Messages.md (0149 ends 'for this reason: reason'; "
+                                     "paraphrased where AWS gives no text)"),
         "V1_NO_NEW_CLUSTERS_DATE": Source("DOC", "UG setting-capacity page banner: no new v1 clusters since"),
         "V1_END_OF_LIFE_DATE": Source("DOC", "UG setting-capacity page banner: v1 end of life"),
         "ENGINE_PARAMETERS": Source("DOC", "postgresql.org runtime-config-client; dev.mysql.com max_execution_time"),
@@ -224,8 +267,11 @@ SOURCES = MappingProxyType(
         "STATEMENT_TIMEOUT_ERROR": Source("DOC", "PostgreSQL SQLSTATE 57014 message"),
         "IDLE_IN_TRANSACTION_TIMEOUT_ERROR": Source("DOC", "PostgreSQL SQLSTATE 25P03 message"),
         "MAX_EXECUTION_TIME_ERROR": Source("DOC", "MySQL error 3024 ER_QUERY_TIMEOUT"),
-        "POSTGRESQL_ONLY_BLOCKERS": Source("DOC", "UG aurora-serverless.md limitations: advisory locks, LISTEN, "
-                                           "NOTIFY, CURSOR WITH HOLD"),
+        "POSTGRESQL_ONLY_BLOCKERS": Source("INF", "UG aurora-serverless.md limitations call advisory locks, "
+                                           "LISTEN and CURSOR WITH HOLD 'not recommended'; that they block scaling "
+                                           "is the model's inference (only NOTIFY is documented)"),
+        "DOCUMENTED_POSTGRESQL_BLOCKERS": Source("DOC", "UG aurora-serverless.md limitations: 'NOTIFY commands "
+                                                 "prevent scaling'"),
         "GONE_AWAY_ERROR": Source("DOC", "MySQL client error 2006; libpq 'server closed the connection "
                                   "unexpectedly'"),
         "POOL_TIMEOUT_ERROR": Source("DOC", "psycopg_pool PoolTimeout message"),
@@ -236,11 +282,15 @@ SOURCES = MappingProxyType(
         "DATA_API_ROW_LIMIT_BYTES": Source("DOC", "UG data-api.md: row size limit 64 KB"),
         "DATA_API_JSON_RESULT_LIMIT_BYTES": Source("DOC", "UG data-api.md: formattedRecords limit 10 MB"),
         "DATA_API_REQUEST_LIMIT_BYTES": Source("DOC", "UG data-api.md: HTTP request limit 4 MiB (batch)"),
-        "DATA_API_MAX_PARAMETER_SETS": Source("DOC", "issue 4 / UG data-api.md: at most 1,000 parameter sets"),
         "DATA_API_TRANSACTION_IDLE_S": Source("API", "BeginTransaction: times out if unused for three minutes"),
         "DATA_API_TRANSACTION_MAX_S": Source("API", "BeginTransaction: a transaction can run for at most 24 hours"),
-        "DATA_API_WARM_CALL_S": Source("3P", "agostbiro/aurora-serverless-latencies: warm median 0.75 s from "
-                                       "Lambda"),
+        "DATA_API_WARM_CALL_S": Source("3P", "agostbiro/aurora-serverless-latencies data/2020-04-18/selects.csv: "
+                                       "median of 138 single-row SELECTs from Lambda, 14.5 ms"),
+        "DATA_API_WARM_CALL_RANGE_S": Source("3P", "agostbiro/aurora-serverless-latencies data/2020-04-18/"
+                                             "selects.csv: 10.8-26.5 ms"),
+        "DATA_API_FIRST_CALL_S": Source("3P", "agostbiro/aurora-serverless-latencies data/2020-04-18/"
+                                        "cold_starts.csv: median of the 25 calls under 2 s (first call of a "
+                                        "Lambda invocation on an awake cluster)"),
         "BACKOFF_CONCLUSION_QUOTE": Source("3P", "pypi backoff-simulator quoting Brooker 2015 (AWS Architecture "
                                            "Blog)"),
         "RETRY_BUDGET_QUOTE": Source("3P", "jmason.ie quoting brooker.co.za (2022)"),
@@ -254,6 +304,9 @@ SOURCES = MappingProxyType(
 def max_connections(engine: str, capacity_acu: int) -> int:
     """The ``max_connections`` of a cluster at ``capacity_acu``; while paused (0) the lowest rung's value.
 
+    That a paused MySQL cluster shows the 1-ACU value is documented; PostgreSQL's 2-ACU value is the model's choice
+    (``max_connections_label`` tells which is which).
+
     Example:
         >>> max_connections("aurora-mysql", 0)
         90
@@ -262,6 +315,32 @@ def max_connections(engine: str, capacity_acu: int) -> int:
     if capacity_acu == 0:
         return table[CAPACITY_LADDER[engine][0]]
     return table[capacity_acu]
+
+
+def max_connections_label(engine: str, capacity_acu: int) -> str:
+    """Where ``max_connections(engine, capacity_acu)`` comes from: ``"DOC"`` (the v1 User Guide states it) or
+    ``"INF"`` (inferred from a formula and the v2 tables).
+
+    Example:
+        >>> [max_connections_label("aurora-mysql", acu) for acu in (1, 8, 16, 128, 256)]
+        ['DOC', 'DOC', 'INF', 'INF', 'DOC']
+        >>> max_connections_label("aurora-postgresql", 2)
+        'INF'
+    """
+    max_connections(engine, capacity_acu)  # a KeyError for an engine or rung that does not exist
+    return "DOC" if capacity_acu in _DOCUMENTED_MAX_CONNECTIONS_ACU[engine] else "INF"
+
+
+def connection_limit(engine: str, capacity_acu: int) -> int:
+    """How many connections an application (not a superuser) can hold: ``max_connections``, less the
+    superuser-reserved slots on PostgreSQL, whose next connection is refused with ``TOO_MANY_CONNECTIONS_ERROR``.
+
+    Example:
+        >>> connection_limit("aurora-mysql", 1), connection_limit("aurora-postgresql", 2)
+        (90, 447)
+    """
+    reserved = SUPERUSER_RESERVED_CONNECTIONS if engine == "aurora-postgresql" else 0
+    return max_connections(engine, capacity_acu) - reserved
 
 
 def next_rung(engine: str, capacity_acu: int, direction: int) -> int | None:
@@ -276,3 +355,77 @@ def next_rung(engine: str, capacity_acu: int, direction: int) -> int | None:
     ladder = CAPACITY_LADDER[engine]
     index = ladder.index(capacity_acu) + direction
     return ladder[index] if 0 <= index < len(ladder) else None
+
+
+# --- Reading the facts as tables ------------------------------------------------------------------------------
+
+_ONE_LINE_CHARS = 120  # a lookup longer than this is printed whole on demand, not squeezed into a table cell
+
+
+def table() -> pd.DataFrame:
+    """Every fact on one row: its value on one line, its source label (DOC, API, 3P, INF) and its source.
+
+    A lookup too long for one line (by engine, by capacity, …) names the constant to print instead.
+
+    Example:
+        >>> facts = table()
+        >>> facts.loc["CAPACITY_LADDER", "label"], facts.loc["SECONDS_BEFORE_TIMEOUT_RANGE_S", "value"]
+        ('API', '60–600')
+        >>> any("\\n" in value for value in facts["value"])
+        False
+    """
+    from ._tables import WholeTable
+
+    rows = {name: (_one_line_or_pointer(name, globals()[name]), source.label, source.origin)
+            for name, source in SOURCES.items()}
+    return WholeTable.from_dict(rows, orient="index", columns=["value", "label", "source"]).rename_axis("fact")
+
+
+def _one_line_or_pointer(name: str, value: object) -> str:
+    if name.endswith("_RANGE_S") and len(value) == 2:
+        return "–".join(_one_line(end) for end in value)
+    text = _one_line(value)
+    if len(text) <= _ONE_LINE_CHARS:
+        return text
+    return f"a lookup of {len(value)} entries: print facts.{name}" if hasattr(value, "keys") else text
+
+
+def _one_line(value: object) -> str:
+    """``value`` as one line of text: a sequence as 1, 2, 4; a lookup as key: value; …; ``{fields}`` as <fields>."""
+    from ._tables import as_template
+
+    if isinstance(value, str):
+        return as_template(" ".join(value.split()))
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if hasattr(value, "keys"):
+        return "; ".join(f"{_one_line(key)}: {_one_line(item)}" for key, item in value.items())
+    if isinstance(value, tuple | list):
+        return ", ".join(_one_line(item) for item in value)
+    return str(value)
+
+
+def capacity_table() -> pd.DataFrame:
+    """Each rung of either engine's ladder: its memory, and ``max_connections`` per engine with its label —
+    DOC where the User Guide states the value, INF where it is inferred.
+
+    Example:
+        >>> rungs = capacity_table()
+        >>> rungs.loc[2, ["MySQL max_connections", "MySQL source", "PostgreSQL source"]].tolist()
+        [180, 'DOC', 'INF']
+        >>> rungs.loc[1, "PostgreSQL max_connections"], rungs.loc[16, "MySQL source"]
+        ('—', 'INF')
+    """
+    from ._tables import WholeTable
+
+    rungs = sorted(set().union(*CAPACITY_LADDER.values()))
+    columns = {"memory (GB)": [rung * GB_PER_ACU for rung in rungs]}
+    for engine, short in (("aurora-mysql", "MySQL"), ("aurora-postgresql", "PostgreSQL")):
+        on_ladder = [rung in CAPACITY_LADDER[engine] for rung in rungs]
+        columns[f"{short} max_connections"] = [max_connections(engine, rung) if ok else "—"
+                                               for rung, ok in zip(rungs, on_ladder, strict=True)]
+        columns[f"{short} source"] = [max_connections_label(engine, rung) if ok else ""
+                                      for rung, ok in zip(rungs, on_ladder, strict=True)]
+    return WholeTable(columns, index=rungs).rename_axis("capacity (ACU)")

@@ -22,7 +22,11 @@ from .config import ClusterConfig, ModelAssumptions
 
 
 def wants_scale_up(cpu_pct: float, connections: float, max_connections: int) -> bool:
-    """Scale up if ANY holds: CPU above 70 %, or more than 90 % of max_connections in use."""
+    """Scale up if ANY holds: CPU above 70 %, or more than 90 % of max_connections in use.
+
+    ``max_connections`` is the server's setting, not the application's limit (3 lower on PostgreSQL, whose last
+    slots are kept for superusers): the 2018 rule counts connections in use against the setting.
+    """
     return (cpu_pct > facts.SCALE_UP_CPU_PCT
             or connections > max_connections * facts.SCALE_UP_CONNECTIONS_PCT / 100)
 

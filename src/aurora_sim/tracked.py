@@ -202,7 +202,9 @@ class Clients:
     # --- the Data API ----------------------------------------------------------------------------------------
 
     def _data_api_call(self, cost: float):
-        """One ExecuteStatement call, cut at the Data API's 45-second limit."""
+        """One ExecuteStatement call, cut at the Data API's 45-second limit. A call that waited for a resume (still
+        waiting, or queued behind the calls the resume released) is cut with the resume error, any other with
+        StatementTimeoutException: a model assumption, as AWS documents neither."""
         call = self.env.process(self._data_api_work(cost))
         limit = self.env.timeout(facts.DATA_API_CALL_LIMIT_S)
         yield call | limit  # a Failure inside the call is raised here

@@ -6,16 +6,22 @@ returns a log of every attempt so a notebook can show what happened. ``records_f
 ``pandas.DataFrame``.
 
 Example:
-    >>> records_frame({"records": [[{"longValue": 1}, {"isNull": True}]],
+    >>> records_frame({"records": [[{"longValue": 1}, {"isNull": True}], [{"longValue": 2}, {"stringValue": "b@x"}]],
     ...                "columnMetadata": [{"name": "id"}, {"name": "email"}]}).to_dict("records")
-    [{'id': 1, 'email': None}]
+    [{'id': 1, 'email': None}, {'id': 2, 'email': 'b@x'}]
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -97,14 +103,64 @@ def records_frame(response: dict) -> pd.DataFrame:
     """An ExecuteStatement response as a table: ``formattedRecords`` (JSON) or ``records`` + ``columnMetadata``.
 
     Without ``columnMetadata`` (``includeResultMetadata`` not set) the columns are numbered ``0, 1, …``. A
-    response without records (an INSERT, say) gives an empty frame.
+    response without records (an INSERT, say) gives an empty frame. SQL NULL is ``None``, never NaN.
     """
     if response.get("formattedRecords") is not None:
-        return pd.DataFrame(json.loads(response["formattedRecords"]))
+        return _nulls_as_none(pd.DataFrame(json.loads(response["formattedRecords"])))
     records = response.get("records") or []
     metadata = response.get("columnMetadata") or []
     names = [column.get("name") or str(i) for i, column in enumerate(metadata)]
     rows = [[_field_value(field) for field in record] for record in records]
     if not names:
-        return pd.DataFrame(rows)
-    return pd.DataFrame(rows, columns=names)
+        return _nulls_as_none(pd.DataFrame(rows))
+    return _nulls_as_none(pd.DataFrame(rows, columns=names))
+
+
+def _nulls_as_none(frame: pd.DataFrame) -> pd.DataFrame:
+    """SQL NULL stays ``None`` in every column that has one (pandas would turn it into NaN, which reads as a
+    number that is not one)."""
+    for position in range(frame.shape[1]):
+        column = frame.iloc[:, position]
+        if column.isna().any():
+            frame.isetitem(position, column.astype(object).where(column.notna(), None))
+    return frame
+
+
+def aws_cli() -> str | None:
+    """The ``aws`` command beside this Python (the project's environment), else the one on ``PATH``, else None."""
+    beside = Path(sys.executable).with_name("aws")
+    return str(beside) if beside.exists() else shutil.which("aws")
+
+
+def run_aws_cli(endpoint: object, sql_text: str = "SELECT * FROM Customer", *, timeout_s: float = 60) -> dict:
+    """Run the User Guide's ``aws rds-data execute-statement`` against ``endpoint`` and return its JSON answer.
+
+    The CLI runs as a subprocess with empty AWS config and credentials files and only the endpoint's key pair and
+    region in its environment, so no profile of yours gets in the way. When the CLI is not installed, or fails,
+    the answer is ``{"error": "<why>"}`` instead.
+
+    Example:
+        >>> from aurora_sim.data_api import serve
+        >>> with serve(auto_pause_s=None) as endpoint:
+        ...     answer = run_aws_cli(endpoint, "SELECT 1 AS one")
+        >>> answer.get("records", [[{"longValue": 1}]])  # the same without the CLI: its error names why
+        [[{'longValue': 1}]]
+    """
+    command = aws_cli()
+    if command is None:
+        return {"error": "the AWS CLI is not installed here (pip install awscli): run the command above in a shell"}
+    with tempfile.TemporaryDirectory() as home:
+        config, credentials = Path(home, "config"), Path(home, "credentials")
+        config.write_text("")
+        credentials.write_text("")
+        environment = {"PATH": os.environ.get("PATH", ""), "HOME": home, "AWS_CONFIG_FILE": str(config),
+                       "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
+                       "AWS_ACCESS_KEY_ID": endpoint.keys.access_key_id,
+                       "AWS_SECRET_ACCESS_KEY": endpoint.keys.secret_access_key,
+                       "AWS_DEFAULT_REGION": endpoint.keys.region}
+        arguments = [command, "rds-data", "execute-statement", "--resource-arn", endpoint.resource_arn,
+                     "--secret-arn", endpoint.secret_arn, "--database", endpoint.database, "--sql", sql_text,
+                     "--endpoint-url", endpoint.url]
+        done = subprocess.run(arguments, env=environment, capture_output=True, text=True, timeout=timeout_s,
+                              check=False)
+    return json.loads(done.stdout) if done.returncode == 0 else {"error": done.stderr.strip()}

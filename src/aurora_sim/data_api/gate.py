@@ -29,8 +29,9 @@ class ClusterGate:
     """Pause, resume and transaction bookkeeping for one endpoint's cluster.
 
     Args:
-        flavour: ``v1`` (the call that finds the cluster paused fails, later calls wait) or ``v2`` (every call
-            fails with DatabaseResumingException until resumed).
+        flavour: ``v1`` (the call that finds the cluster paused fails, later calls wait; one still waiting when
+            its call limit runs out gets the same resume error, a model assumption: AWS documents neither) or ``v2``
+            (every call fails with DatabaseResumingException until resumed).
         auto_pause_s: Idle seconds before the cluster pauses (``None``: never pauses).
         resume_s: Seconds a resume takes; ``None`` draws each one from ``scaling.resume_time_s``.
         expire: Rolls back one transaction by id (``Database.expire_transaction``).
@@ -85,8 +86,8 @@ class ClusterGate:
         """Admit one call, or raise the paused error; returns the seconds left of its call limit.
 
         Raises:
-            ApiError: The flavour's paused error (v1: only the call that finds the cluster paused; v2: every
-                call until resumed), or StatementTimeoutException if a v1 call waited out its limit.
+            ApiError: The flavour's paused error (v1: the call that finds the cluster paused, and a call still
+                waiting for the resume when its limit runs out; v2: every call until resumed).
         """
         started = self._clock()
         with self._condition:
@@ -98,8 +99,8 @@ class ClusterGate:
                 raise error_for("paused", self.flavour, resource_arn=self.resource_arn)
             while self._state == RESUMING:
                 left = started + self.call_limit_s - self._clock()
-                if left <= 0:
-                    raise error_for("timeout", self.flavour, connection_id=0)
+                if left <= 0:  # still resuming: the resume error again (model assumption), not a statement timeout
+                    raise error_for("paused", self.flavour, resource_arn=self.resource_arn)
                 self._condition.wait(min(left, self._resume_until - self._clock()))
                 self._advance(self._clock())
             self._running += 1

@@ -35,7 +35,6 @@ __all__ = ["Database", "RequestError", "ResultTooLarge", "SqlError", "Transactio
 RESULT_LIMIT_BYTES = facts.DATA_API_RESPONSE_LIMIT_BYTES
 ROW_LIMIT_BYTES = facts.DATA_API_ROW_LIMIT_BYTES
 JSON_RESULT_LIMIT_BYTES = facts.DATA_API_JSON_RESULT_LIMIT_BYTES
-PARAMETER_SETS_LIMIT = facts.DATA_API_MAX_PARAMETER_SETS
 _FETCH_ROWS = 1000
 
 CUSTOMER_DDL = """CREATE TABLE Customer (
@@ -362,7 +361,7 @@ class Database:
         statement runs once and `updateResults` is empty.
 
         Raises:
-            RequestError: More than 1,000 parameter sets, or a bad parameter.
+            RequestError: A bad parameter (a batch has no fixed number of parameter sets; the HTTP layer caps its size).
             SqlError, TransactionNotFound: As for `execute`.
 
         Example:
@@ -372,10 +371,9 @@ class Database:
             {'updateResults': [{}, {}]}
             >>> db.close()
         """
+        # No cap on the number of sets: "There isn't a fixed upper limit" (UG data-api.md); the 4 MiB request
+        # limit the HTTP layer enforces bounds a batch.
         sets = parameter_sets or []
-        if len(sets) > PARAMETER_SETS_LIMIT:
-            msg = f"parameterSets has {len(sets)} parameter sets; at most {PARAMETER_SETS_LIMIT} are allowed"
-            raise RequestError(msg)
         bound = [params.bind(sql, parameter_set) for parameter_set in sets] or [params.bind(sql, [])]
         with self._session(database, transaction_id) as connection:
             own_transaction = transaction_id is None
