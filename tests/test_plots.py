@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 
 import plotly.graph_objects as go
 import pytest
 
-from aurora_sim import ClusterConfig, LongTransaction, Workload, facts, simulate
+from aurora_sim import ClusterConfig, LongTransaction, Workload, facts, scenarios, simulate, widgets
 from aurora_sim.costs import active_periods, acu_hours, billed_acu_hours, cost_usd
 from aurora_sim.names import SCALE_FAILED
 from aurora_sim.plots import cold_starts, cost_latency_summary, latency, timeline
@@ -247,3 +248,94 @@ def test_costs_ignore_what_happens_after_duration_s():
     assert acu_hours(run) == pytest.approx(60 / 3600)
     assert billed_acu_hours(run) == pytest.approx(facts.MIN_BILLED_S_PER_ACTIVATION / 3600)
     assert math.isfinite(finished)
+
+
+# --- what a learner hit in the browser (issue 7 §4) ---------------------------------------------------------------
+
+
+def _title_lines(title) -> list[str]:
+    lines = [title.text or ""]
+    if title.subtitle and title.subtitle.text:
+        lines.append(title.subtitle.text)
+    return lines
+
+
+def test_events_at_the_same_moment_stack_up_and_name_each_other():
+    """Notebook 00: `scaling point found` sat on `scale started`, so the first one could not be hovered."""
+    run = scenarios.tour().run()
+    ((first_s,),) = run.sql("SELECT min(time_s) FROM events WHERE kind = 'scale_started'").fetchall()
+    fig = timeline(run)
+    started, found = _trace(fig, "scale started"), _trace(fig, "scaling point found")
+    assert started.x[0] == pytest.approx(first_s / 60) and found.x[0] == pytest.approx(first_s / 60)
+    assert found.y[0] - started.y[0] >= 0.05 * fig.layout.yaxis3.range[1], "the two markers still overlap"
+    assert "scaling point found" in started.customdata[0] and "scale started" in found.customdata[0]
+    assert fig.layout.hovermode == "closest"
+    assert _trace(fig, "capacity (ACU)").hoverinfo == "skip", "the step line took the hover from the marker on it"
+
+
+def test_every_figure_puts_its_legend_under_the_plot_and_keeps_titles_short(cold_run, stuck_run):
+    """A legend beside the plot took ~300 px of a panel, and long titles were cut off in a 700-px one."""
+    from aurora_sim import backoff
+    from aurora_sim.plots import backoff_sweep
+
+    figures = {"timeline": timeline(stuck_run), "latency": latency(cold_run),
+               "cost": cost_latency_summary({"a": cold_run, "b": stuck_run}),
+               "backoff": backoff_sweep(backoff.sweep([2, 4], runs=1))}
+    for name, fig in figures.items():
+        legend = fig.layout.legend
+        assert (legend.orientation, legend.yref, legend.y, legend.yanchor) == ("h", "container", 0, "bottom"), (
+            f"{name}: the legend is not in rows at the foot of the figure")
+        assert fig.layout.width is None, f"{name}: a fixed width cannot fill the output area"
+        for line in _title_lines(fig.layout.title):
+            assert len(line) <= 70, f"{name}: title line of {len(line)} characters may be cut: {line!r}"
+
+
+def test_a_max_capacity_above_the_range_is_named_in_the_panel_title():
+    """Notebook 01: the corner label `max_capacity = 8 ACU (above this range)` overlapped a subplot title."""
+    fig = timeline(widgets.connection_demo())
+    texts = [note.text for note in fig.layout.annotations]
+    heading = [text for text in texts if text.startswith("Capacity and scaling events")]
+    assert len(heading) == 1 and "max_capacity = 8 ACU, above this range" in heading[0]
+    assert not any(text.startswith("max_capacity") for text in texts)
+
+
+def test_a_window_is_shown_first_and_a_button_shows_the_whole_run():
+    run = widgets.connection_demo()
+    fig = timeline(run, window_s=(480, 840))
+    for axis in ("xaxis", "xaxis2", "xaxis3"):
+        assert tuple(fig.layout[axis].range) == (8, 14)
+    (menu,) = fig.layout.updatemenus
+    assert [button.label for button in menu.buttons] == ["zoom: 8–14 min", "whole run"]
+    assert menu.buttons[1].args[0]["xaxis3.range"] == [0, 60]
+    assert menu.active == 0
+    assert not timeline(run).layout.updatemenus
+    for window in ((840, 480), (-1, 60), (0, 4000)):
+        with pytest.raises(ValueError, match=re.escape(f"window_s={window!r} must be (start_s, end_s)")):
+            timeline(run, window_s=window)
+
+
+def test_an_office_day_can_be_drawn_on_the_clock():
+    """Notebook 03: the x axis read "hours since 06:00"; with day_start_h it reads 06:00 … 22:00."""
+    run = scenarios.office_day().run()
+    fig = timeline(run, day_start_h=scenarios.DAY_START_H)
+    axis = fig.layout.xaxis3
+    assert (axis.type, axis.tickformat, axis.title.text) == ("date", "%H:%M", "time of day")
+    assert [value[11:16] for value in axis.range] == ["06:00", "22:00"]
+    assert _trace(fig, "capacity (ACU)").x[0][11:19] == "06:00:00"
+    assert "%{x|%H:%M:%S}" in _trace(fig, "connections open").hovertemplate
+    ((resumed_s,),) = run.sql("SELECT min(time_s) FROM events WHERE kind = 'resumed'").fetchall()
+    assert _trace(fig, "resumed").x[0][11:16] == scenarios.office_clock(resumed_s)
+    lat = latency(run, day_start_h=scenarios.DAY_START_H)
+    assert lat.layout.xaxis.type == "date" and lat.layout.xaxis.title.text == "submitted at (time of day)"
+    with pytest.raises(ValueError, match=re.escape("day_start_h=24 must be an hour of the day")):
+        timeline(run, day_start_h=24)
+
+
+def test_no_cold_start_star_on_a_request_that_did_not_wait():
+    """Notebook 03: a warm-up job woke the cluster, and the first request after it got a "cold start: 0 s" star."""
+    run = scenarios.office_day(prewarm_s=120, seconds_until_auto_pause=2700).run()
+    starts = cold_starts(run)
+    assert len(starts) >= 1 and not starts["waited"].any(), "the warm-up job should pay every resume"
+    fig = latency(run)
+    assert "cold start" not in _names(fig)
+    assert not [note for note in fig.layout.annotations if "cold start" in note.text]

@@ -116,3 +116,129 @@ def test_first_figure_widget_skips_the_unused_iri_grammar_and_the_opt_out_keeps_
     kept = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
     assert fast.stdout.split()[-2] == "False", f"rfc3987_syntax was imported: {fast.stdout!r}"
     assert kept.stdout.split()[-2] == "True", f"the opt-out did not keep rfc3987_syntax: {kept.stdout!r}"
+
+
+# --- notebook 08: the query box owns its endpoint --------------------------------------------------------------
+
+def test_query_box_keeps_answering_after_another_endpoint_stops() -> None:
+    """Run All once closed the endpoint the box used (EndpointConnectionError); the box now owns its own."""
+    import pandas as pd
+
+    from aurora_sim.data_api import serve
+
+    box = widgets.query_box()
+    try:
+        with serve(auto_pause_s=None):  # a later cell starts and stops an endpoint of its own
+            pass
+        answer = box.run("SELECT id, name FROM Customer ORDER BY id")
+        assert isinstance(answer, pd.DataFrame), f"the box answered {answer!r}"
+        assert answer["id"].tolist()[:3] == [1, 2, 3]
+    finally:
+        box.close()
+    stopped = box.run()
+    assert isinstance(stopped, str) and stopped.startswith("EndpointConnectionError"), stopped
+
+
+def test_query_box_shows_sql_null_as_none_not_nan() -> None:
+    box = widgets.query_box()
+    try:
+        answer = box.run("SELECT id, email FROM Customer WHERE email IS NULL ORDER BY id")
+        number = box.run("SELECT CAST(NULL AS INTEGER) AS n UNION ALL SELECT 1")
+    finally:
+        box.close()
+    assert len(answer) > 0 and answer["email"].tolist() == [None] * len(answer)
+    assert "NaN" not in answer.to_string()
+    assert None in number["n"].tolist() and "NaN" not in number.to_string()
+
+
+def test_query_box_reports_errors_and_updates_as_text() -> None:
+    box = widgets.query_box()
+    try:
+        typo = box.run("SELEC 1")
+        update = box.run("UPDATE Customer SET balance = balance + 1 WHERE id = 1")
+    finally:
+        box.close()
+    assert typo.startswith("BadRequestException: ") and "SQLState" in typo, typo
+    assert update == "OK: 1 row(s) updated"
+
+
+# --- what a learner hit in the browser (issue 7 §4); tests/test_browser.py checks the same on the page -----------
+
+
+def _children(widget: ipw.Widget) -> list[ipw.Widget]:
+    found = [widget]
+    for child in getattr(widget, "children", ()):
+        found += _children(child)
+    return found
+
+
+def test_panel_figure_fits_the_output_area(panel: widgets.Panel) -> None:
+    """A FigureWidget lays itself out before it is on the page (at 700 px); a strip under it makes it fit."""
+    assert panel.figure._config.get("responsive") is True
+    assert panel.figure.layout.width is None, "a fixed width cannot follow the output area"
+    assert any(type(child).__name__ == "_FitWidth" for child in _children(panel.widget))
+    assert panel.figure.layout.legend.orientation == "h", "a legend beside the plot narrows it"
+
+
+def test_connection_panel_shows_the_burst_and_keeps_the_learners_zoom() -> None:
+    panel = widgets.connection_panel()
+    start, end = (value / 60 for value in widgets.BURST_VIEW_S)
+    assert tuple(panel.figure.layout.xaxis3.range) == (start, end)
+    assert start * 60 < 600 and end * 60 > 630, "the 30-second burst must be inside the first view"
+    # What the "whole run" button does in the browser (plotly.js sends the relayout back to Python):
+    with panel.figure.batch_update():
+        for axis in ("xaxis", "xaxis2", "xaxis3"):
+            panel.figure.layout[axis].range = (0, 60)
+        panel.figure.layout.updatemenus[0].active = 1
+    panel.update(**{**panel.values(), "strategy": "pool"})
+    assert tuple(panel.figure.layout.xaxis3.range) == (0, 60), "moving a control threw the learner's zoom away"
+    assert panel.figure.layout.updatemenus[0].active == 1
+
+
+def test_a_new_first_view_replaces_the_old_one() -> None:
+    panel = widgets.explore_panel()
+    assert tuple(panel.figure.layout.xaxis3.range) == (0, 60)
+    panel.update(**{**panel.values(), "preset": "office day"})
+    assert tuple(panel.figure.layout.xaxis3.range) == (0, 16), "the office day is drawn in hours"
+
+
+def test_pause_resume_panel_reads_the_clock_and_says_when_nobody_waited() -> None:
+    panel = widgets.pause_resume_panel()
+    assert panel.figure.layout.xaxis3.type == "date"
+    assert [value[11:16] for value in panel.figure.layout.xaxis3.range] == ["06:00", "22:00"]
+    assert "<b>longest cold-start wait</b>" in panel.summary.value
+    panel.update(**{**panel.values(), "seconds_until_auto_pause": 2700, "prewarm_s": 120})
+    assert "<b>longest cold-start wait</b> nobody waited" in panel.summary.value
+    assert "nan" not in panel.summary.value
+    assert "06:00" in panel.widget.children[0].value
+
+
+def test_retry_panel_summary_shows_extra_attempts_and_an_honest_resume() -> None:
+    """Notebook 06: "extra attempts" is one of the exercise's criteria; "longest cold start 1 s" hid a 46-s resume."""
+    panel = widgets.retry_panel()
+    run = panel.run
+    ((started_s, resumed_s),) = run.sql(
+        "SELECT min(time_s) FILTER (WHERE kind = 'resume_started'), min(time_s) FILTER (WHERE kind = 'resumed') "
+        "FROM events").fetchall()
+    assert f"<b>longest resume</b> {resumed_s - started_s:.0f} s" in panel.summary.value
+    assert "<b>extra attempts</b> 0" in panel.summary.value, "no retries: no extra attempts, and the line says so"
+    ((held,),) = run.sql("SELECT max(latency_s) FROM requests WHERE outcome = 'ok' AND submitted_s <= ? "
+                         "AND finished_s >= ?", params=[resumed_s, started_s]).fetchall()
+    assert held > 0.5 * (resumed_s - started_s), "requests held through the resume waited for most of it"
+    assert f"<b>longest cold-start wait</b> {held:.0f} s" in panel.summary.value
+    panel.update(**{**panel.values(), "strategy": "full_jitter"})
+    ((extra,),) = panel.run.sql("SELECT sum(attempts) - count(*) FROM requests").fetchall()
+    assert extra > 0 and f"<b>extra attempts</b> {extra:,}" in panel.summary.value
+
+
+def test_summary_rows_label_the_resume_and_the_wait_apart() -> None:
+    from aurora_sim import report, scenarios
+
+    warm = report.summarize(scenarios.office_day(prewarm_s=120, seconds_until_auto_pause=2700).run())
+    rows = dict(warm.rows())
+    assert rows["longest cold-start wait"] == "nobody waited" and rows["longest resume"].endswith(" s")
+    assert "extra attempts" not in rows, "a zero count is left out of the short table"
+    complete = dict(warm.rows(complete=True))
+    assert complete["extra attempts"] == "0"
+    awake = dict(report.summarize(scenarios.flash_sale(min_capacity=4).run()).rows(complete=True))
+    assert awake["longest resume"] == awake["longest cold-start wait"] == "—"

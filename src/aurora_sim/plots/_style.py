@@ -1,8 +1,9 @@
-"""Colours, symbols and the table readers every figure shares (Okabe-Ito palette: colour-blind safe)."""
+"""Colours, symbols, the time axis and the table readers every figure shares (Okabe-Ito palette: colour-blind safe)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -63,12 +64,70 @@ COST_COLOUR = GREY
 
 HOURS_ABOVE_S = 3 * 3600  # runs longer than this get an x axis in hours
 FONT = {"family": "Arial, Helvetica, sans-serif", "size": 13}
+TITLE_FONT = {"size": 15}  # the default 17 px cut long titles off in a 700-px panel
 TEMPLATE = "plotly_white"
+# A legend in one or more rows under the plot leaves the plot the figure's full width (a legend beside it took
+# ~300 px of a panel). Anchored to the foot of the figure ("container"), plotly.js reserves its height below the
+# bottom margin, whatever the number of rows; placed in "paper" units, it ran into the x-axis title once resized.
+LEGEND_BELOW = {"orientation": "h", "xref": "paper", "x": 0, "xanchor": "left", "yref": "container", "y": 0,
+                "yanchor": "bottom", "font": {"size": 11}, "tracegroupgap": 4}
+CLOCK_DAY = np.datetime64("2000-01-01T00:00:00", "ms")  # any date: only the time of day is ever shown
 
 
-def _time_unit(duration_s: float) -> tuple[float, str]:
-    """Seconds per x-axis unit and its name: minutes, or hours for runs longer than 3 h."""
-    return (3600.0, "h") if duration_s > HOURS_ABOVE_S else (60.0, "min")
+@dataclass(frozen=True)
+class TimeAxis:
+    """How a figure turns a run's seconds into x values: minutes or hours since the start, or the time of day.
+
+    Example:
+        >>> time_axis(3600).x(90.0), time_axis(3600).title
+        (1.5, 'time since start (min)')
+        >>> clock = time_axis(16 * 3600, day_start_h=6)
+        >>> clock.x(3 * 3600 + 90), clock.title
+        ('2000-01-01T09:01:30.000', 'time of day')
+    """
+
+    unit_s: float
+    unit: str
+    day_start_h: float | None = None
+
+    @property
+    def is_clock(self) -> bool:
+        return self.day_start_h is not None
+
+    def x(self, seconds: float | np.ndarray) -> float | str | np.ndarray:
+        """``seconds`` (a number or an array) as x values: a float per unit, or an ISO time on the clock."""
+        values = np.asarray(seconds, dtype=float)
+        if self.day_start_h is not None:
+            ms = np.round((self.day_start_h * 3600 + values) * 1000).astype("int64")
+            values = np.datetime_as_string(CLOCK_DAY + ms.astype("timedelta64[ms]"), unit="ms")
+        else:
+            values = values / self.unit_s
+        return values.item() if values.ndim == 0 else values
+
+    def hover(self, decimals: int = 1) -> str:
+        """The hovertemplate piece that shows a point's x."""
+        return "%{x|%H:%M:%S}" if self.is_clock else f"%{{x:.{decimals}f}} {self.unit}"
+
+    @property
+    def title(self) -> str:
+        return "time of day" if self.is_clock else f"time since start ({self.unit})"
+
+    def layout(self, start_s: float, end_s: float) -> dict:
+        """Axis settings showing ``[start_s, end_s]``: a clock axis gets "06:00" ticks."""
+        axis = {"range": [self.x(start_s), self.x(end_s)]}
+        if self.is_clock:
+            axis.update(type="date", tickformat="%H:%M", hoverformat="%H:%M:%S")
+        return axis
+
+
+def time_axis(duration_s: float, *, day_start_h: float | None = None) -> TimeAxis:
+    """The x axis for a run of ``duration_s``: minutes, hours past 3 h, or the time of day when ``day_start_h``
+    (the hour at which the run starts, e.g. ``scenarios.DAY_START_H``) is given."""
+    if day_start_h is not None and not 0 <= day_start_h < 24:
+        msg = f"day_start_h={day_start_h!r} must be an hour of the day, 0 <= day_start_h < 24"
+        raise ValueError(msg)
+    unit_s, unit = (3600.0, "h") if duration_s > HOURS_ABOVE_S else (60.0, "min")
+    return TimeAxis(unit_s, unit, day_start_h)
 
 
 # --- Tables read once, each in one query ------------------------------------------------------------------------
@@ -82,7 +141,7 @@ def _capacity_steps(run: Run) -> pd.DataFrame:
     return steps
 
 
-def _state_bands(steps: pd.DataFrame, unit_s: float, states: Sequence[str] = (PAUSED, RESUMING, SCALING)) -> list:
+def _state_bands(steps: pd.DataFrame, axis: TimeAxis, states: Sequence[str] = (PAUSED, RESUMING, SCALING)) -> list:
     """One shaded vertical band per period in a non-active state; the first of each state joins the legend."""
     shapes, in_legend = [], set()
     for start, end, state in zip(steps["time_s"], steps["end_s"], steps["state"], strict=True):
@@ -90,7 +149,7 @@ def _state_bands(steps: pd.DataFrame, unit_s: float, states: Sequence[str] = (PA
             continue
         colour, text = STATE_STYLE[state]
         shapes.append({
-            "type": "rect", "xref": "x", "yref": "paper", "x0": start / unit_s, "x1": end / unit_s, "y0": 0, "y1": 1,
+            "type": "rect", "xref": "x", "yref": "paper", "x0": axis.x(start), "x1": axis.x(end), "y0": 0, "y1": 1,
             "fillcolor": colour, "opacity": STATE_OPACITY, "line": {"width": 0}, "layer": "below",
             "name": text, "legendgroup": f"state-{state}", "showlegend": state not in in_legend, "legendrank": 900})
         in_legend.add(state)

@@ -22,8 +22,10 @@ from ._style import (
     FONT,
     GREEN,
     GREY,
+    LEGEND_BELOW,
     SKY_BLUE,
     TEMPLATE,
+    TITLE_FONT,
     VERMILLION,
 )
 
@@ -66,8 +68,8 @@ def cost_latency_summary(runs: Mapping[str, Run] | Sequence[tuple[str, Run]]) ->
                               table["requests"], table["failed"]])
     fig.add_trace(go.Bar(
         x=table["label"], y=table["cost_usd"], name="cost (USD)", marker_color=COST_COLOUR,
-        text=[f"${cost:.3f}" for cost in table["cost_usd"]], textposition="outside", customdata=detail,
-        hovertemplate=("<b>%{x}</b><br>cost $%{y:.4f}<br>%{customdata[0]:.3f} ACU-hours used, "
+        text=[f"USD {cost:.3f}" for cost in table["cost_usd"]], textposition="outside", customdata=detail,
+        hovertemplate=("<b>%{x}</b><br>cost USD %{y:.4f}<br>%{customdata[0]:.3f} ACU-hours used, "
                        "%{customdata[1]:.3f} billed<br>%{customdata[2]} activation(s)<extra></extra>")),
         row=1, col=1)
     fig.add_trace(go.Scatter(
@@ -84,10 +86,12 @@ def cost_latency_summary(runs: Mapping[str, Run] | Sequence[tuple[str, Run]]) ->
         row=2, col=1)
     price = facts.PRICE_PER_ACU_HOUR_USD
     fig.update_layout(
-        title={"text": f"Cost and latency per run (${price:g} per ACU-hour, "
-                       f"≥ {facts.MIN_BILLED_S_PER_ACTIVATION // 60} min billed per activation)", "x": 0.01},
-        font=FONT, template="plotly_white", height=560, bargap=0.45,
-        legend={"orientation": "h", "y": -0.12, "x": 0}, margin={"l": 70, "r": 70, "t": 70, "b": 80})
+        title={"text": "Cost and latency per run", "x": 0.01, "font": TITLE_FONT,
+               "subtitle": {"text": f"USD {price:g} per ACU-hour, at least "
+                                    f"{facts.MIN_BILLED_S_PER_ACTIVATION // 60} min billed per activation",
+                            "font": {"size": 12, "color": GREY}}},
+        font=FONT, template="plotly_white", height=580, bargap=0.45,
+        legend=LEGEND_BELOW, margin={"l": 70, "r": 70, "t": 80, "b": 60})
     top = float(table["cost_usd"].max()) if len(table) else 1.0
     fig.update_yaxes(title_text="cost (USD)", range=[0, 1.2 * top or 1], row=1, col=1, secondary_y=False)
     p95 = table["p95_ms"].dropna().astype(float)
@@ -123,7 +127,8 @@ def resume_distribution(assumptions: ModelAssumptions | None = None, *, count: i
         data=[{"type": "histogram", "x": draws, "nbinsx": 60, "marker": {"color": SKY_BLUE},
                "name": f"model: {count:,} resumes drawn"}],
         layout={
-            "title": {"text": "Resume time: model draws (bars) vs the measured quantiles (dashed)", "x": 0.01},
+            "title": {"text": "Resume time: model draws (bars) vs the measured quantiles (dashed)", "x": 0.01,
+                      "font": TITLE_FONT},
             "xaxis": {"title": {"text": "cold start (s)"}}, "yaxis": {"title": {"text": "number of draws"}},
             "template": TEMPLATE, "height": 420, "font": FONT, "showlegend": True, "legend": {"x": 0.7, "y": 0.9},
             "margin": {"t": 80},
@@ -164,7 +169,8 @@ def backoff_sweep(results: pd.DataFrame) -> go.Figure:
     figure.update_xaxes(title_text="clients")
     figure.update_yaxes(title_text="write calls (mean per run)", row=1, col=1)
     figure.update_yaxes(title_text="completion time (ms, mean)", type="log", row=1, col=2)
-    figure.update_layout(template=TEMPLATE, font=FONT, height=430, margin={"t": 70},
+    figure.update_layout(template=TEMPLATE, font=FONT, height=470, margin={"t": 70, "b": 60},
+                         legend=LEGEND_BELOW,
                          title={"text": "Backoff strategies on one contended row (Brooker, 2015, reproduced)",
-                                "x": 0.01})
+                                "x": 0.01, "font": TITLE_FONT})
     return figure

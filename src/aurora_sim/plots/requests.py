@@ -18,12 +18,15 @@ from ._style import (
     COLD_START_COLOUR,
     ERROR_STYLES,
     FONT,
+    LEGEND_BELOW,
     OK_COLOUR,
     P50_COLOUR,
     P95_COLOUR,
+    TITLE_FONT,
+    TimeAxis,
     _capacity_steps,
     _state_bands,
-    _time_unit,
+    time_axis,
 )
 
 # --- 2. Request latencies --------------------------------------------------------------------------------------
@@ -55,15 +58,16 @@ def cold_starts(run: Run) -> pd.DataFrame:
     """One row per resume: when it started and ended, and the slowest request submitted during it.
 
     The cold-start request is the slowest of those submitted in ``[resume_started, resumed]`` (the cluster
-    resumes because of them); when none was (a blocking operation woke it), the first submitted after.
+    resumes because of them); when none was (a blocking operation woke it), the first submitted after, and
+    ``waited`` is False: that request found the cluster awake and did not wait for the resume.
 
     Example:
         >>> from aurora_sim import ClusterConfig, Workload, simulate
         >>> run = simulate(ClusterConfig(), Workload(segments=[(0, 300, 2.0), (1200, 1500, 2.0)]),
         ...                duration_s=1800, seed=1)
         >>> row = cold_starts(run).iloc[0]
-        >>> round(float(row.resume_s), 1), round(float(row.latency_s), 1)
-        (37.7, 37.8)
+        >>> round(float(row.resume_s), 1), round(float(row.latency_s), 1), bool(row.waited)
+        (37.7, 37.8, True)
     """
     return run.sql(f"""
         WITH starts AS (
@@ -83,12 +87,14 @@ def cold_starts(run: Run) -> pd.DataFrame:
                                          WHERE submitted_s >= resume_started_s)) AS request_id
             FROM during)
         SELECT c.resume_started_s, c.resumed_s, c.resumed_s - c.resume_started_s AS resume_s,
-               r.request_id, r.submitted_s, r.latency_s, r.outcome, r.error
+               r.request_id, r.submitted_s, r.latency_s, r.outcome, r.error,
+               r.submitted_s <= coalesce(c.resumed_s, 'infinity') AS waited
         FROM chosen c LEFT JOIN requests r USING (request_id)
         ORDER BY c.resume_started_s""").df()
 
 
-def latency(run: Run, *, highlight_cold_start: bool = True, max_points: int = 5000) -> go.Figure:
+def latency(run: Run, *, highlight_cold_start: bool = True, max_points: int = 5000,
+            day_start_h: float | None = None) -> go.Figure:
     """Each request's latency against the time it was submitted, with p50/p95 lines and the cold starts.
 
     A log y axis (ms) spans 10 ms queries and 40 s cold starts. Above ``max_points`` requests the figure
@@ -96,12 +102,14 @@ def latency(run: Run, *, highlight_cold_start: bool = True, max_points: int = 50
     (1-in-N by request id); the title says how many are shown. Errors get their own colour and symbol and
     show the engine's error text on hover; refused requests (0 ms) sit on the bottom edge. The p50/p95
     lines are per metrics period, over ok requests that *finished* in it. The cold-start request of each
-    resume (see ``cold_starts``) gets a large marker and an annotation.
+    resume (see ``cold_starts``) that waited for it gets a large marker and an annotation.
 
     Args:
         run: A finished simulation.
         highlight_cold_start: Mark and annotate the cold-start request of each resume.
         max_points: Upper bound (about) on the request markers drawn.
+        day_start_h: The hour of the day at which the run starts (e.g. ``scenarios.DAY_START_H``): the x
+            axis then shows clock time ("09:00") instead of time since the start.
 
     Returns:
         A static ``go.Figure``.
@@ -114,7 +122,7 @@ def latency(run: Run, *, highlight_cold_start: bool = True, max_points: int = 50
         >>> [trace.name for trace in fig.data if trace.name.startswith("cold")]
         ['cold start']
     """
-    unit_s, unit = _time_unit(run.duration_s)
+    axis = time_axis(run.duration_s, day_start_h=day_start_h)
     sample, total = _sample_requests(run, max_points)
     fig = go.Figure()
     positive = sample["latency_s"][sample["latency_s"] > 0]
@@ -137,29 +145,28 @@ def latency(run: Run, *, highlight_cold_start: bool = True, max_points: int = 50
             if (latency_ms == 0).all():
                 name += " (0 ms: drawn at the bottom)"
         fig.add_trace(go.Scatter(
-            x=rows["submitted_s"] / unit_s, y=np.maximum(latency_ms, floor_ms), name=name, mode="markers",
+            x=axis.x(rows["submitted_s"].to_numpy()), y=np.maximum(latency_ms, floor_ms), name=name, mode="markers",
             marker={"color": colour, "symbol": symbol, "size": size, "opacity": 0.6 if outcome == "ok" else 0.85},
             customdata=np.column_stack([latency_ms, rows["request_id"]]),
-            hovertemplate=(f"submitted %{{x:.2f}} {unit}<br>latency %{{customdata[0]:,.1f}} ms"
+            hovertemplate=(f"submitted {axis.hover(2)}<br>latency %{{customdata[0]:,.1f}} ms"
                            f"<br>request %{{customdata[1]}}<br>{why}<extra>{outcome}</extra>")))
-    _percentile_lines(fig, run, unit_s, unit)
+    _percentile_lines(fig, run, axis)
     if highlight_cold_start:
-        _mark_cold_starts(fig, run, unit_s, unit)
+        _mark_cold_starts(fig, run, axis)
     shown = f"all {total:,} requests" if len(sample) >= total else f"{len(sample):,} of {total:,} requests (sampled)"
     fig.update_layout(
-        title={"text": f"Request latency by submit time · {shown}", "x": 0.01}, font=FONT,
-        template="plotly_white", height=560,
-        legend={"font": {"size": 11}, "orientation": "h", "yanchor": "top", "y": -0.16, "x": 0},
-        shapes=_state_bands(_capacity_steps(run), unit_s, states=(PAUSED, RESUMING)),  # the only shapes
-        margin={"l": 70, "r": 30, "t": 70, "b": 120})
-    fig.update_xaxes(title_text=f"submitted at ({unit} since start)", range=[0, run.duration_s / unit_s])
+        title={"text": f"Request latency by submit time · {shown}", "x": 0.01, "font": TITLE_FONT}, font=FONT,
+        template="plotly_white", height=600, legend=LEGEND_BELOW,
+        shapes=_state_bands(_capacity_steps(run), axis, states=(PAUSED, RESUMING)),  # the only shapes
+        margin={"l": 70, "r": 30, "t": 60, "b": 60})
+    fig.update_xaxes(title_text=f"submitted at ({axis.title})", **axis.layout(0, run.duration_s))
     fig.update_yaxes(title_text="latency (ms, log scale)", type="log")
     return fig
 
 
-def _percentile_lines(fig: go.Figure, run: Run, unit_s: float, unit: str) -> None:
+def _percentile_lines(fig: go.Figure, run: Run, axis: TimeAxis) -> None:
     metrics = run.sql("SELECT time_s, p50_latency_ms, p95_latency_ms FROM metrics ORDER BY time_s").df()
-    x = np.append(metrics["time_s"].to_numpy(), run.duration_s) / unit_s
+    x = axis.x(np.append(metrics["time_s"].to_numpy(), run.duration_s))
     period = run.metrics_period_s
     for column, name, colour in (("p50_latency_ms", "p50", P50_COLOUR), ("p95_latency_ms", "p95", P95_COLOUR)):
         values = metrics[column].to_numpy(dtype=float)
@@ -167,22 +174,25 @@ def _percentile_lines(fig: go.Figure, run: Run, unit_s: float, unit: str) -> Non
             mode="lines",
             x=x, y=np.append(values, values[-1:]), name=f"{name} per {period:g} s (ok, by finish time)",
             line={"color": colour, "shape": "hv", "width": 2}, connectgaps=False,
-            hovertemplate=f"%{{x:.1f}} {unit}<br>{name} %{{y:,.1f}} ms<extra></extra>"))
+            hovertemplate=f"{axis.hover()}<br>{name} %{{y:,.1f}} ms<extra></extra>"))
 
 
-def _mark_cold_starts(fig: go.Figure, run: Run, unit_s: float, unit: str) -> None:
+def _mark_cold_starts(fig: go.Figure, run: Run, axis: TimeAxis) -> None:
+    """A star and a label on each request that waited for a resume (one that found the cluster awake, after a
+    warm-up job woke it, is not a cold start: a "cold start: 0 s" star misled a learner in notebook 03)."""
     starts = cold_starts(run).dropna(subset=["request_id"])
+    starts = starts[starts["waited"].astype(bool)]
     if starts.empty:
         return
     latency_ms = starts["latency_s"].to_numpy() * 1000
     resume = starts["resume_s"].fillna(float("nan")).to_numpy(dtype=float)
     fig.add_trace(go.Scatter(
-        x=starts["submitted_s"] / unit_s, y=latency_ms, name="cold start", mode="markers",
+        x=axis.x(starts["submitted_s"].to_numpy()), y=latency_ms, name="cold start", mode="markers",
         marker={"color": COLD_START_COLOUR, "symbol": "star", "size": 20, "line": {"color": BLACK, "width": 1.5}},
         customdata=np.column_stack([latency_ms / 1000, resume]),
-        hovertemplate=(f"cold start at %{{x:.2f}} {unit}<br>latency %{{customdata[0]:.1f}} s"
+        hovertemplate=(f"cold start at {axis.hover(2)}<br>latency %{{customdata[0]:.1f}} s"
                        f"<br>resume took %{{customdata[1]:.1f}} s<extra></extra>")))
-    for x, y in zip(starts["submitted_s"] / unit_s, latency_ms, strict=True):
+    for x, y in zip(axis.x(starts["submitted_s"].to_numpy()), latency_ms, strict=True):
         fig.add_annotation(x=x, y=np.log10(y), text=f"<b>cold start: {y / 1000:.0f} s</b>", showarrow=True,
                            arrowhead=2, ax=40, ay=-30, font={"color": BLACK}, bgcolor="rgba(255,255,255,0.8)",
                            bordercolor=COLD_START_COLOUR)

@@ -13,11 +13,12 @@ Example:
     'sin(x - shift)'
 """
 
-from ._panel import PAUSE_OPTIONS_S, Panel, redraw
+from ._panel import PAUSE_OPTIONS_S, Panel, figure_widget, full_width, redraw
 from .clients import (
     ATTEMPTS_RANGE,
     BUDGET_OPTIONS,
     BURST_RPS_RANGE,
+    BURST_VIEW_S,
     PIECES_OPTIONS,
     POOL_SIZE_RANGE,
     STATEMENT_LIMIT_OPTIONS_S,
@@ -40,6 +41,7 @@ from .foundation import (
     pause_resume_panel,
     setup_check_figure,
     setup_check_panel,
+    setup_versions,
 )
 from .query_box import query_box
 
@@ -47,6 +49,7 @@ __all__ = [
     "ATTEMPTS_RANGE",
     "BUDGET_OPTIONS",
     "BURST_RPS_RANGE",
+    "BURST_VIEW_S",
     "INTENSITY_RANGE",
     "PAUSE_OPTIONS_S",
     "PIECES_OPTIONS",
@@ -61,6 +64,8 @@ __all__ = [
     "connection_panel",
     "explore_demo",
     "explore_panel",
+    "figure_widget",
+    "full_width",
     "minimum_capacity_demo",
     "minimum_capacity_panel",
     "pause_resume_demo",
@@ -71,4 +76,5 @@ __all__ = [
     "retry_panel",
     "setup_check_figure",
     "setup_check_panel",
+    "setup_versions",
 ]

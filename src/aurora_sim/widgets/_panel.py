@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import anywidget
 import ipywidgets as widgets
 import plotly.graph_objects as go
 
@@ -11,27 +12,88 @@ from .. import (
     _quick_start,  # noqa: F401  (before plotly's widget module imports nbformat)
     facts,
 )
-from ..report import summarize
+from ..report import Summary, summarize
 from ..simulation import Run
 
 _STYLE = {"description_width": "initial"}
 _WIDE = widgets.Layout(width="340px")
 
 
+class _FitWidth(anywidget.AnyWidget):
+    """An empty strip under a figure that makes the figure fit the output area's width, now and on every resize.
+
+    plotly's FigureWidget lays itself out before JupyterLab attaches it to the page, so it falls back to
+    plotly's default 700 px (a learner saw 370 px of plot in a 1,000-px output area). Its figures are
+    ``responsive`` (see ``figure_widget``): they fit again on a window ``resize`` event, which this strip sends
+    once it is on the page and whenever its width changes.
+    """
+
+    _esm = """
+export default {
+  render({ el }) {
+    let width = 0;
+    const observer = new ResizeObserver((entries) => {
+      const now = Math.round(entries[0].contentRect.width);
+      if (now > 0 && now !== width) {
+        width = now;
+        window.dispatchEvent(new Event("resize"));
+      }
+    });
+    observer.observe(el);
+    return () => observer.disconnect();
+  },
+};
+"""
+
+    def __init__(self) -> None:
+        super().__init__(layout=widgets.Layout(width="100%", height="0px"))
+
+
+def figure_widget(figure: go.Figure) -> go.FigureWidget:
+    """``figure`` as a ``go.FigureWidget`` that resizes with its output area (shown with ``full_width``).
+
+    Example:
+        >>> figure_widget(go.Figure())._config
+        {'responsive': True}
+    """
+    widget = go.FigureWidget(figure)
+    widget._config = {"responsive": True}  # FigureWidget takes plotly.js's config only through this trait
+    return widget
+
+
+def full_width(figure: go.FigureWidget) -> widgets.VBox:
+    """A box that shows a ``figure_widget`` at the output area's full width, e.g. a timeline outside a panel.
+
+    Example:
+        >>> box = full_width(figure_widget(go.Figure()))
+        >>> [type(child).__name__ for child in box.children]
+        ['FigureWidget', '_FitWidth']
+    """
+    return widgets.VBox([figure, _FitWidth()], layout=widgets.Layout(width="100%"))
+
+
 class Panel:
-    """Controls, a summary line and one persistent ``go.FigureWidget``; display it in a notebook cell."""
+    """Controls, a summary line and one persistent ``go.FigureWidget``; display it in a notebook cell.
+
+    ``describe`` writes the summary line from the run's ``report.Summary`` (e.g. to show retries). When a
+    redraw would show the same x range as the last one, the figure keeps the range the learner zoomed to.
+    """
 
     def __init__(self, controls: dict[str, widgets.ValueWidget], compute: Callable[..., Run],
-                 draw: Callable[[Run], go.Figure], *, title: str = "") -> None:
-        self.controls, self._compute, self._draw = controls, compute, draw
+                 draw: Callable[[Run], go.Figure], *, title: str = "",
+                 describe: Callable[[Summary], str] = Summary.describe) -> None:
+        self.controls, self._compute, self._draw, self._describe = controls, compute, draw, describe
         self.run = compute(**self.values())
-        self.figure = go.FigureWidget(draw(self.run))
-        self.summary = widgets.HTML(summarize(self.run).describe())
+        drawn = draw(self.run)
+        self._view = _x_view(drawn)
+        self.figure = figure_widget(drawn)
+        self.summary = widgets.HTML(describe(summarize(self.run)))
         self.error = widgets.HTML()
         header = [widgets.HTML(f"<h4>{title}</h4>")] if title else []
         rows = [widgets.HBox(list(controls.values())[i:i + 3]) for i in range(0, len(controls), 3)]
         output = widgets.interactive_output(self.update, controls)
-        self.widget = widgets.VBox([*header, *rows, self.summary, self.error, self.figure, output])
+        self.widget = widgets.VBox([*header, *rows, self.summary, self.error, full_width(self.figure), output],
+                                   layout=widgets.Layout(width="100%"))
 
     def values(self) -> dict[str, object]:
         return {name: control.value for name, control in self.controls.items()}
@@ -46,14 +108,34 @@ class Panel:
         self.error.value = ""
         if run is not self.run:
             self.run = run
-            redraw(self.figure, self._draw(run))
-            self.summary.value = summarize(run).describe()
+            drawn = self._draw(run)
+            view, self._view = self._view, _x_view(drawn)
+            if self._view == view:  # the same first view as before: keep what the learner zoomed to
+                _keep_x_view(drawn, self.figure)
+            redraw(self.figure, drawn)
+            self.summary.value = self._describe(summarize(run))
         return run
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
         display(self.widget)
+
+
+def _x_axes(figure: go.Figure) -> list[tuple[str, object]]:
+    return [(axis.plotly_name, axis) for axis in figure.select_xaxes()]
+
+
+def _x_view(figure: go.Figure) -> tuple:
+    """What a drawn figure shows first along x: each x axis's range, and its buttons (e.g. zoom / whole run)."""
+    ranges = tuple((name, tuple(axis.range or ()), axis.autorange) for name, axis in _x_axes(figure))
+    return ranges, len(figure.layout.updatemenus)
+
+
+def _keep_x_view(drawn: go.Figure, shown: go.FigureWidget) -> None:
+    """Give ``drawn`` the x ranges and pressed buttons that ``shown`` has now (the learner may have zoomed)."""
+    drawn.update_layout({name: {"range": axis.range, "autorange": axis.autorange} for name, axis in _x_axes(shown)},
+                        updatemenus=shown.layout.updatemenus)
 
 
 def redraw(target: go.FigureWidget, source: go.Figure) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import ipywidgets as widgets
 
 from .. import plots, scenarios
 from ..clients import RETRY_STRATEGIES, RetryPolicy
+from ..report import Summary
 from ..simulation import Run
 from ._panel import _STYLE, _WIDE, Panel, _timeout_action_buttons
 
@@ -13,6 +16,9 @@ from ._panel import _STYLE, _WIDE, Panel, _timeout_action_buttons
 
 BURST_RPS_RANGE = (10.0, 150.0)
 POOL_SIZE_RANGE = (1, 100)
+# What the connection panel shows first: the 30-s burst with two minutes before it and three and a half after
+# (on the hour's axis it was a one-pixel needle); a button above the plot shows the whole run.
+BURST_VIEW_S = (scenarios.BURST_START_S - 120, scenarios.BURST_END_S + 210)
 
 
 def connection_demo(strategy: str = "per request", burst_rps: float = 80.0, pool_max_size: int = 20,
@@ -36,7 +42,8 @@ def connection_panel() -> Panel:
         "pool_min_size": widgets.IntSlider(value=2, min=0, max=20, description="pool min_size",
                                            continuous_update=False, style=_STYLE, layout=_WIDE),
     }
-    return Panel(controls, connection_demo, plots.timeline, title="A burst of serverless invocations at minute 10")
+    return Panel(controls, connection_demo, partial(plots.timeline, window_s=BURST_VIEW_S),
+                 title="A burst of serverless invocations at minute 10")
 
 
 # --- notebook 05 -------------------------------------------------------------------------------------------
@@ -92,6 +99,6 @@ def retry_panel() -> Panel:
                                                  description="retry budget (0 = none)", continuous_update=False,
                                                  style=_STYLE, layout=_WIDE),
     }
-    return Panel(controls, retry_demo, plots.timeline,
+    return Panel(controls, retry_demo, plots.timeline, describe=partial(Summary.describe, retries=True),
                  title=f"A cold start at minute {scenarios.STORM_START_S // 60}, a forced scaling after minute "
                        f"{scenarios.STORM_BUSY_S // 60}")
