@@ -226,3 +226,35 @@ def test_sweep_rejects_bad_values(kwargs, message):
     args = {"client_counts": [2], "runs": 1} | kwargs
     with pytest.raises(ValueError, match=re.escape(message)):
         sweep(**args)
+
+
+# --- the sleep table of notebook 06 ---------------------------------------------------------------------------------
+
+
+def test_sleep_table_has_one_row_per_policy_and_the_exact_exponential_sleeps() -> None:
+    from aurora_sim.backoff import sleep_table
+    from aurora_sim.clients import RETRY_STRATEGIES, RetryPolicy
+
+    table = sleep_table({name: RetryPolicy(name) for name in RETRY_STRATEGIES[1:]}, retries=6, seed=6)
+    assert list(table.index) == list(RETRY_STRATEGIES[1:])
+    assert list(table.columns) == [f"retry {n}" for n in range(1, 7)]
+    assert table.loc["exponential"].tolist() == [0.2, 0.4, 0.8, 1.6, 3.2, 6.4]
+    assert table.loc["fixed"].tolist() == [0.1] * 6
+    ceiling = [0.2, 0.4, 0.8, 1.6, 3.2, 6.4]
+    assert all(0 <= s <= c for s, c in zip(table.loc["full_jitter"], ceiling, strict=True))
+    assert all(c / 2 <= s <= c for s, c in zip(table.loc["equal_jitter"], ceiling, strict=True))
+    assert sleep_table({"x": RetryPolicy("full_jitter")}, seed=6).equals(sleep_table({"x": RetryPolicy("full_jitter")},
+                                                                                      seed=6))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"policies": {}}, "policies={} must name at least one policy"),
+    ({"retries": 0}, "retries=0 must be >= 1"),
+])
+def test_sleep_table_rejects_bad_values(kwargs, message) -> None:
+    from aurora_sim.backoff import sleep_table
+    from aurora_sim.clients import RetryPolicy
+
+    arguments = {"policies": {"fixed": RetryPolicy("fixed")}, **kwargs}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        sleep_table(**arguments)

@@ -55,7 +55,9 @@ def test_office_day_wrong_answers_say_why(pause_s: int, prewarm_s: int, why: str
 def test_hints_go_from_gentle_to_direct() -> None:
     for exercise in (checks.minimum_capacity, checks.office_day_exercise):
         assert exercise.hint(1) != exercise.hint(len(exercise.hints))
-        assert exercise.hint(99) == exercise.hints[-1]
+        last = exercise.hint(99)  # past the end: the most direct hint, numbered as the last
+        assert (last.text, last.number, last.of) == (exercise.hints[-1], len(exercise.hints), len(exercise.hints))
+        assert exercise.hints[-1] in last._repr_markdown_(), "a hint ending a cell must show its text"
 
 
 def test_verdict_renders_as_markdown() -> None:
@@ -78,7 +80,8 @@ def test_tour_resume_minute_reads_the_event_log() -> None:
 @pytest.mark.parametrize(("exercise", "solution", "wrong"), [
     (checks.pool_exercise, (0, 20), [((2, 20), "never paused"), ((0, 100), "scale the cluster up")]),
     (checks.report_exercise, (12, 30), [((1, 60), "fails to scale"), ((12, 120), "must be done within")]),
-    (checks.retry_exercise, ("full_jitter", 8), [(("none", 1), "still failed"), (("fixed", 10), "extra attempts")]),
+    (checks.retry_exercise, ("full_jitter", 8), [(("none", 1), "still failed"), (("fixed", 40), "extra attempts"),
+                                                 (("exponential", 8), "retried within the same")]),
 ], ids=lambda value: getattr(value, "name", ""))
 def test_client_exercises_accept_the_reference_and_explain_wrong_answers(exercise, solution, wrong) -> None:
     placeholders = (None,) * len(solution)
@@ -88,3 +91,18 @@ def test_client_exercises_accept_the_reference_and_explain_wrong_answers(exercis
     for answer, why in wrong:
         verdict = exercise.check(*answer)
         assert verdict.status == checks.NOT_YET and why in verdict.message, (answer, verdict.message)
+
+
+def test_retry_exercise_rewards_jitter_not_plain_exponential() -> None:
+    """Plain exponential backoff meets the storm's failure, work and p95 targets, but every call refused at the
+    resume sleeps the same and retries in the same instant: the checker never accepts it; jittered policies pass."""
+    from aurora_sim.clients import RetryPolicy
+
+    herd = checks.storm_herd()
+    assert checks.retry_wave(RetryPolicy("exponential")) == herd > 1
+    for attempts in range(1, 11):
+        verdict = checks.retry_exercise.check("exponential", attempts)
+        assert verdict.status == checks.NOT_YET, (attempts, verdict.message)
+    jittered = ("full_jitter", "equal_jitter", "decorrelated_jitter")
+    assert all(checks.retry_wave(RetryPolicy(name)) <= herd * checks.STORM_WAVE_MAX_SHARE for name in jittered)
+    assert any(checks.retry_exercise.check(name, 10).status == checks.CORRECT for name in jittered[1:])

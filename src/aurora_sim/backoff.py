@@ -17,7 +17,7 @@ The formulas live in :func:`backoff_ms`, so the cluster's retry policies can reu
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import chain
 from numbers import Integral
 
@@ -184,6 +184,37 @@ def sweep(
             means = contended_write_experiment(strategy, clients, runs, seed)
             rows.append((strategy, int(clients), means["calls"], means["completion_ms"]))
     return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
+
+
+def sleep_table(policies: Mapping[str, object], retries: int = 6, seed: int = 0) -> pd.DataFrame:
+    """The sleep each policy draws before retries 1 to ``retries``: one row per policy, one column per retry.
+
+    A policy is anything with ``delay_s(retry, previous_s, rng)``, such as ``clients.RetryPolicy`` (seconds). One
+    generator seeded ``seed`` serves the rows in order, so a jittered row is one possible draw; each row feeds its
+    own previous sleep back (decorrelated jitter reads it).
+
+    Raises:
+        ValueError: If policies is empty or retries < 1.
+
+    Example:
+        >>> from aurora_sim.clients import RetryPolicy
+        >>> sleep_table({"exponential": RetryPolicy("exponential")}, retries=3).loc["exponential"].tolist()
+        [0.2, 0.4, 0.8]
+    """
+    if not policies:
+        msg = f"policies={policies!r} must name at least one policy"
+        raise ValueError(msg)
+    _check_count("retries", retries)
+    rng = np.random.default_rng(seed)
+    rows = {}
+    for name, policy in policies.items():
+        previous_s, sleeps = 0.0, []
+        for retry in range(1, retries + 1):
+            previous_s = policy.delay_s(retry, previous_s, rng)  # type: ignore[attr-defined]
+            sleeps.append(round(previous_s, 2))
+        rows[name] = sleeps
+    columns = [f"retry {retry}" for retry in range(1, retries + 1)]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns).rename_axis("strategy")
 
 
 def _one_run(strategy: str, clients: int, delay: Callable[[], float], jitter: _BufferedUniform) -> tuple[int, float]:

@@ -18,8 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
+import pandas as pd
+
 from . import facts, scenarios
-from .clients import RetryPolicy
+from .clients import REFUSED, RetryPolicy
 from .config import ModelAssumptions
 from .report import Summary, summarize
 from .scenarios import DAY_START_H, OFFICE_HOURS_H, SPIKE_END_S, SPIKE_START_S, flash_sale, office_day, tour
@@ -296,30 +299,106 @@ report_exercise = Exercise(
 
 STORM_P95_TARGET_MS = 4000.0
 STORM_EXTRA_ATTEMPTS_LIMIT = 90
+STORM_WAVE_WINDOW_MS = 10  # retries that reach the cluster this close together arrive as one wave
+STORM_WAVE_MAX_SHARE = 0.5  # of the calls refused together at the resume, at most half may retry in one window
+
+
+def storm_herd() -> int:
+    """How many calls the storm's cluster refuses in the same instant when it is back from its cold start.
+
+    Example:
+        >>> storm_herd() > 1
+        True
+    """
+    run = scenarios.retry_storm().run()
+    refused = facts.TOO_MANY_CONNECTIONS_ERROR[run.config.engine]
+    return run.sql("SELECT count(*) FROM requests WHERE error = $1 AND finished_s = "
+                   "(SELECT min(finished_s) FROM requests WHERE error = $1)", params=[refused]).fetchall()[0][0]
+
+
+def retry_wave(policy: RetryPolicy, calls: int | None = None, *, seed: int = 0) -> int:
+    """The most of ``calls`` calls, refused together, whose first retries under ``policy`` land within
+    ``STORM_WAVE_WINDOW_MS`` of one another (``calls`` defaults to the storm's herd, ``storm_herd()``).
+
+    Without jitter every client sleeps the same, so the whole herd comes back as one wave; 0 when the policy does
+    not retry a refused connection, and no more than a retry budget's tokens can pay for.
+
+    Example:
+        >>> retry_wave(RetryPolicy("exponential"), 20), retry_wave(RetryPolicy("none"), 20)
+        (20, 0)
+        >>> retry_wave(RetryPolicy("full_jitter"), 20) <= 20 * STORM_WAVE_MAX_SHARE
+        True
+    """
+    calls = storm_herd() if calls is None else calls
+    if policy.budget_tokens is not None:
+        calls = min(calls, int(policy.budget_tokens))
+    if not policy.retries(REFUSED) or calls < 1:
+        return 0
+    rng = np.random.default_rng(seed)
+    sleeps = np.sort([policy.delay_s(1, 0.0, rng) for _ in range(calls)])
+    within = np.searchsorted(sleeps, sleeps + STORM_WAVE_WINDOW_MS / 1000, side="right")
+    return int((within - np.arange(calls)).max())
+
+
+def storm_figures(policy: RetryPolicy) -> dict[str, float]:
+    """The storm under ``policy``: what the exercise judges, and what notebook 06's tables show.
+
+    Example:
+        >>> figures = storm_figures(RetryPolicy("none"))
+        >>> figures["extra attempts"], figures["failed"] > 0
+        (0, True)
+    """
+    run = scenarios.retry_storm(retry=policy).run()
+    summary = summarize(run)
+    refused = facts.TOO_MANY_CONNECTIONS_ERROR[run.config.engine]
+    refused_count = run.sql("SELECT count(*) FROM requests WHERE error = $1", params=[refused]).fetchall()[0][0]
+    return {"failed": summary.failed, "of which refused": refused_count, "extra attempts": summary.extra_attempts,
+            "p95 latency (ms)": round(summary.p95_latency_ms), "worst wait (s)": round(summary.max_latency_s, 1),
+            "largest retry wave": retry_wave(policy)}
+
+
+def storm_table(**policies: RetryPolicy) -> pd.DataFrame:
+    """``storm_figures`` of several policies, one row each, labelled by keyword.
+
+    Example:
+        >>> int(storm_table(no_retry=RetryPolicy("none")).loc["no_retry", "extra attempts"])
+        0
+    """
+    rows = {label: storm_figures(policy) for label, policy in policies.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("policy")
 
 
 def _judge_retry(strategy: str, max_attempts: int) -> Verdict:
-    run = scenarios.retry_storm(retry=RetryPolicy(strategy, max_attempts=max_attempts)).run()
-    summary = summarize(run)
-    extra = run.sql("SELECT sum(attempts) - count(*) FROM requests").fetchall()[0][0]
-    if summary.failed:
-        return Verdict(NOT_YET, f"{summary.failed} requests still failed.")
-    if extra > STORM_EXTRA_ATTEMPTS_LIMIT:
-        return Verdict(NOT_YET, f"no request failed, but the clients made {extra} extra attempts (limit "
-                       f"{STORM_EXTRA_ATTEMPTS_LIMIT}): retries are work the cluster has to do.")
-    if summary.p95_latency_ms > STORM_P95_TARGET_MS:
-        return Verdict(NOT_YET, f"p95 latency was {summary.p95_latency_ms:,.0f} ms (target "
+    policy = RetryPolicy(strategy, max_attempts=max_attempts)
+    figures = storm_figures(policy)
+    if figures["failed"]:
+        return Verdict(NOT_YET, f"{figures['failed']} requests still failed.")
+    if figures["extra attempts"] > STORM_EXTRA_ATTEMPTS_LIMIT:
+        return Verdict(NOT_YET, f"no request failed, but the clients made {figures['extra attempts']} extra attempts "
+                       f"(limit {STORM_EXTRA_ATTEMPTS_LIMIT}): retries are work the cluster has to do.")
+    if figures["p95 latency (ms)"] > STORM_P95_TARGET_MS:
+        return Verdict(NOT_YET, f"p95 latency was {figures['p95 latency (ms)']:,.0f} ms (target "
                        f"{STORM_P95_TARGET_MS:,.0f} ms).")
-    return Verdict(CORRECT, f"no request failed, with {extra} extra attempts and p95 {summary.p95_latency_ms:,.0f} ms.")
+    herd = storm_herd()
+    if figures["largest retry wave"] > herd * STORM_WAVE_MAX_SHARE:
+        return Verdict(NOT_YET, f"no request failed, but {figures['largest retry wave']} of the {herd} calls refused "
+                       f"together at the resume retried within the same {STORM_WAVE_WINDOW_MS} ms (at most "
+                       f"{STORM_WAVE_MAX_SHARE:.0%} of them may): the herd comes back together at every retry.")
+    return Verdict(CORRECT, f"no request failed, with {figures['extra attempts']} extra attempts, p95 "
+                   f"{figures['p95 latency (ms)']:,.0f} ms, and the calls refused together came back spread out (at "
+                   f"most {figures['largest retry wave']} of them in any {STORM_WAVE_WINDOW_MS} ms).")
 
 
 retry_exercise = Exercise(
     name="retry",
     judge=_judge_retry,
     hints=(
-        "Watch the refusals right after the resume: how many attempts does a refused call need, and how far "
-        "apart should they be, to get a connection once the crowd has thinned?",
-        "Spread the retries out, and give them enough attempts to outlast the crowd after the cold start.",
+        "Watch the refusals right after the resume in the panel: how many attempts does a refused call need, and "
+        "how far apart should they be, to get a connection once the crowd has thinned?",
+        "Backoff gives the crowd time to drain; run storm_table with a few candidates and compare the columns, "
+        "the largest retry wave too.",
+        "A strategy without jitter sends every refused call back in the same instant. Pick a jittered strategy "
+        "and give it enough attempts to outlast the crowd after the cold start.",
     ),
 )
 
@@ -332,18 +411,16 @@ DATA_API_MAX_ATTEMPTS = 3
 DATA_API_SEEDS = 200  # jittered sleeps are drawn this many times: a policy must work every time, not by luck
 
 
-def _judge_data_api_retry(strategy: str, max_attempts: int, base_s: float) -> Verdict:
+def _first_call_after_a_pause(policy: RetryPolicy) -> tuple[str | None, int]:
+    """Run ``execute_with_retry`` with ``policy`` against a paused v1 endpoint whose resume takes
+    ``DATA_API_RESUME_S``: (why the call failed, or None; the attempts it made)."""
     import boto3  # here, not at import time: checks is imported by every notebook
-    import numpy as np
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
     from .data_api import serve
     from .data_api.client import execute_with_retry
 
-    policy = RetryPolicy(strategy, max_attempts=max_attempts, base_s=base_s)
-    if max_attempts > DATA_API_MAX_ATTEMPTS:
-        return Verdict(NOT_YET, f"{max_attempts} attempts is more than the {DATA_API_MAX_ATTEMPTS} allowed.")
     scale = DATA_API_TIME_SCALE
     with serve(flavour="v1", auto_pause_s=DATA_API_RESUME_S, resume_s=DATA_API_RESUME_S, time_scale=scale) as endpoint:
         client = boto3.client("rds-data", config=Config(retries={"max_attempts": 1}), **endpoint.client_kwargs())
@@ -358,23 +435,39 @@ def _judge_data_api_retry(strategy: str, max_attempts: int, base_s: float) -> Ve
             details = error.response.get("Error", {})
             took = (time.monotonic() - started) * scale
             tried = sum(line.startswith("attempt") for line in getattr(error, "attempt_log", ()))
-            return Verdict(NOT_YET, f"the call failed after {tried} attempt(s) and about "
-                           f"{took:.0f} model seconds, with {details.get('Code')}: "
-                           f"{str(details.get('Message', '')).splitlines()[0]}")
-    attempts = sum(line.startswith("attempt") for line in log)
-    too_soon = facts.DATA_API_CALL_LIMIT_S
-    earliest = DATA_API_RESUME_S - too_soon
-    unlucky = 0
-    if policy.retries("data_api_resuming"):
-        for seed in range(DATA_API_SEEDS):
-            if policy.delay_s(1, 0.0, np.random.default_rng(seed)) < earliest:
-                unlucky += 1
-    if unlucky:
-        return Verdict(NOT_YET, f"it worked this time ({attempts} attempts), but in {unlucky} of {DATA_API_SEEDS} "
-                       "draws the first retry came so soon that it would wait out the whole call limit. A policy "
-                       "must work every time, not only when the dice are kind.")
+            return (f"the call failed after {tried} attempt(s) and about {took:.0f} model seconds, with "
+                    f"{details.get('Code')}: {str(details.get('Message', '')).splitlines()[0]}", tried)
+    return None, sum(line.startswith("attempt") for line in log)
+
+
+def _early_first_retries(policy: RetryPolicy) -> int:
+    """In how many of ``DATA_API_SEEDS`` draws the first retry comes so early that it waits out the whole call
+    limit while the cluster still resumes (and then fails again with the resume error)."""
+    earliest_s = DATA_API_RESUME_S - facts.DATA_API_CALL_LIMIT_S
+    if not policy.retries("data_api_resuming"):
+        return 0
+    return sum(policy.delay_s(1, 0.0, np.random.default_rng(seed)) < earliest_s for seed in range(DATA_API_SEEDS))
+
+
+def _judge_data_api_retry(strategy: str, max_attempts: int, base_s: float) -> Verdict:
+    policy = RetryPolicy(strategy, max_attempts=max_attempts, base_s=base_s)
+    if max_attempts > DATA_API_MAX_ATTEMPTS:
+        return Verdict(NOT_YET, f"{max_attempts} attempts is more than the {DATA_API_MAX_ATTEMPTS} allowed.")
+    failure, attempts = _first_call_after_a_pause(policy)
+    if failure:
+        return Verdict(NOT_YET, failure)
+    early = _early_first_retries(policy)
+    limit = facts.DATA_API_CALL_LIMIT_S
+    if early == DATA_API_SEEDS:
+        return Verdict(NOT_YET, f"the call got through, but only on attempt {attempts}: the first retry came so early "
+                       f"that it waited out the whole {limit} s call limit while the cluster was still resuming, "
+                       "then failed again. A function billed by the second paid for that wait.")
+    if early:
+        return Verdict(NOT_YET, f"it worked this time ({attempts} attempts), but in {early} of {DATA_API_SEEDS} "
+                       "draws the first retry came so early that it would wait out the whole call limit and fail "
+                       "again. A policy must work every time, not only when the dice are kind.")
     return Verdict(CORRECT, f"the call succeeded on attempt {attempts}: the first retry waited long enough that the "
-                   f"rest of the resume fit within the {too_soon} s call limit, whatever the draw.")
+                   f"rest of the resume fit within the {limit} s call limit, whatever the draw.")
 
 
 data_api_retry_exercise = Exercise(
@@ -382,7 +475,8 @@ data_api_retry_exercise = Exercise(
     judge=_judge_data_api_retry,
     hints=(
         "On v1 only the call that finds the cluster paused fails at once; the next call waits for the resume — "
-        "for at most the Data API's call limit (facts.DATA_API_CALL_LIMIT_S).",
+        "for at most the Data API's call limit (facts.DATA_API_CALL_LIMIT_S), then it fails with the resume "
+        "error again.",
         "The resume takes checks.DATA_API_RESUME_S seconds. How long after the first failure may the retry "
         "arrive at the earliest, so that the rest of the resume fits within the call limit?",
         "Jitter can draw a sleep near zero: look at the smallest sleep each strategy can give for the first retry "

@@ -21,7 +21,18 @@ from . import facts
 from .clients import ConnectionPool, ConnectPerRequest, DataApi, RetryPolicy
 from .config import ClusterConfig, ModelAssumptions
 from .simulation import Run, simulate
-from .workload import IdleConnection, LongQuery, LongTransaction, TableLock, TemporaryTable, Workload
+from .workload import (
+    AdvisoryLock,
+    HoldCursor,
+    IdleConnection,
+    Listen,
+    LongQuery,
+    LongTransaction,
+    Notify,
+    TableLock,
+    TemporaryTable,
+    Workload,
+)
 
 SPIKE_START_S, SPIKE_END_S = 600, 1800
 
@@ -122,10 +133,10 @@ def office_day(*, seconds_until_auto_pause: int = 300, auto_pause: bool = True, 
 
 
 def tour() -> Scenario:
-    """Notebook 00: one hour in five stages — quiet, busy (scale up), quiet (scale down), idle (pause), back."""
+    """Notebook 00: one hour of quiet, busy and busier (scale up), quiet (scale down), idle (pause), and back."""
     return Scenario(
         name="tour",
-        description="quiet, busy, quiet, idle, back again",
+        description="quiet, busy, busier, quiet, idle, back again",
         config=ClusterConfig(min_capacity=1, max_capacity=8),
         workload=Workload(segments=[(0, 300, 5.0), (300, 480, 25.0), (480, 1200, 35.0), (1200, 2100, 5.0),
                                     (3000, 3600, 5.0)], query_cpu_s=0.03),
@@ -172,22 +183,33 @@ CONNECTION_CHOICES = ("per request", "pool", "Data API", "none (one free connect
 
 
 def connection_strategy(name: str, *, pool_min_size: int = 2, pool_max_size: int = 20, acquire_timeout_s: float = 10,
-                        max_lifetime_s: float | None = 3600, pre_ping: bool = False):
-    """The ``Workload.connections`` value for a strategy's display name (see ``CONNECTION_CHOICES``)."""
+                        max_lifetime_s: float | None = 3600, pre_ping: bool = False,
+                        data_api_call_s: float | None = None):
+    """The ``Workload.connections`` value for a strategy's display name (see ``CONNECTION_CHOICES``);
+    ``data_api_call_s`` sets the Data API's time per call (``None``: ``DataApi``'s default, the warm median).
+
+    Example:
+        >>> connection_strategy("Data API", data_api_call_s=facts.DATA_API_FIRST_CALL_S).overhead_s
+        0.75
+    """
     if name not in CONNECTION_CHOICES:
         raise ValueError(f"name={name!r} must be one of {CONNECTION_CHOICES}")
+    data_api = DataApi() if data_api_call_s is None else DataApi(overhead_s=data_api_call_s)
     return {"per request": ConnectPerRequest(),
             "pool": ConnectionPool(min_size=pool_min_size, max_size=pool_max_size, acquire_timeout_s=acquire_timeout_s,
                                    max_lifetime_s=max_lifetime_s, pre_ping=pre_ping),
-            "Data API": DataApi(), "none (one free connection per request)": None}[name]
+            "Data API": data_api, "none (one free connection per request)": None}[name]
 
 
 def serverless_burst(*, connections: str = "per request", burst_rps: float = 80.0, pool_min_size: int = 2,
-                     pool_max_size: int = 20, base_rps: float = 0.25, retry: RetryPolicy | None = None) -> Scenario:
+                     pool_max_size: int = 20, base_rps: float = 0.25, retry: RetryPolicy | None = None,
+                     data_api_call_s: float | None = None) -> Scenario:
     """Notebook 01: a trickle of requests, a 30-second burst of serverless invocations at minute 10, the trickle
-    again, then a quiet half hour in which the cluster may pause. Every request is simulated individually."""
+    again, then a quiet half hour in which the cluster may pause. Every request is simulated individually.
+    ``data_api_call_s`` prices each Data API call (e.g. ``facts.DATA_API_FIRST_CALL_S``: every call a first call)."""
     segments = [(0, BURST_START_S, base_rps), (BURST_START_S, BURST_END_S, burst_rps), (BURST_END_S, 1800, base_rps)]
-    strategy = connection_strategy(connections, pool_min_size=pool_min_size, pool_max_size=pool_max_size)
+    strategy = connection_strategy(connections, pool_min_size=pool_min_size, pool_max_size=pool_max_size,
+                                   data_api_call_s=data_api_call_s)
     if strategy is None and retry is None:
         retry = RetryPolicy("none")  # still simulated request by request, like the others
     return Scenario(
@@ -231,6 +253,9 @@ def long_lived_pool(*, max_lifetime_s: float | None = None, pre_ping: bool = Fal
 REPORT_START_S, REPORT_DURATION_S, MORNING_RAMP_S = 0, 3600, 1200
 BLOCKERS = {"long transaction": LongTransaction, "long query": LongQuery, "temporary table": TemporaryTable,
             "table lock": TableLock, "none": None}
+# Aurora PostgreSQL only (the simulator refuses them on MySQL); only NOTIFY is documented as preventing scaling.
+POSTGRESQL_BLOCKERS = {"advisory lock": AdvisoryLock, "LISTEN": Listen, "NOTIFY": Notify,
+                       "cursor WITH HOLD": HoldCursor}
 
 
 def nightly_report(*, blocker: str = "long transaction", pieces: int = 1, gap_s: float = 60,
@@ -239,10 +264,17 @@ def nightly_report(*, blocker: str = "long transaction", pieces: int = 1, gap_s:
                    ramp_s: float = MORNING_RAMP_S) -> Scenario:
     """Notebook 05: a one-hour report job from 06:00 while the morning traffic climbs at 06:20 to 80 % of one
     ACU, so the cluster wants to scale up while the report holds its scaling point. ``pieces`` > 1 runs the
-    report as that many short transactions with ``gap_s`` between them ("narrow the transaction")."""
-    if blocker not in BLOCKERS:
-        raise ValueError(f"blocker={blocker!r} must be one of {tuple(BLOCKERS)}")
-    kind = BLOCKERS[blocker]
+    report as that many short transactions with ``gap_s`` between them ("narrow the transaction"). ``blocker`` may
+    also name one of ``POSTGRESQL_BLOCKERS``; ``run()`` then refuses it on Aurora MySQL, as the engine would.
+
+    Example:
+        >>> nightly_report(blocker="NOTIFY", engine="aurora-postgresql").workload.blocking[0].holds
+        'a pending NOTIFY'
+    """
+    kinds = {**BLOCKERS, **POSTGRESQL_BLOCKERS}
+    if blocker not in kinds:
+        raise ValueError(f"blocker={blocker!r} must be one of {tuple(kinds)}")
+    kind = kinds[blocker]
     lowest = facts.CAPACITY_LADDER[engine][0]  # the traffic asks for 80 % of the engine's smallest rung
     report = () if kind is None else (kind(start_s=REPORT_START_S, duration_s=REPORT_DURATION_S),)
     if pieces > 1 and kind is LongTransaction:

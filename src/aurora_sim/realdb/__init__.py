@@ -19,9 +19,16 @@ Example (needs a server, so written as code rather than a doctest; tests/test_re
             print(statement_timeout_demo(pg.dsn).sqlstate)  # 57014
 """
 
-from .pools import ConnectCost, Step, connect_cost, describe_error, pool_hygiene_demo
+from .pools import ConnectCost, Step, connect_cost, describe_error, pool_hygiene_demo, steps_table
 from .startup import CONNECT_TIMEOUT_S, DSN_ENV_VAR, PostgresServer, in_ci, server, system_bin_dirs
-from .timeouts import CaughtError, LockWait, idle_in_transaction_demo, lock_wait_demo, statement_timeout_demo
+from .timeouts import (
+    CaughtError,
+    LockWait,
+    caught_errors,
+    idle_in_transaction_demo,
+    lock_wait_demo,
+    statement_timeout_demo,
+)
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -31,6 +38,7 @@ __all__ = [
     "LockWait",
     "PostgresServer",
     "Step",
+    "caught_errors",
     "connect_cost",
     "describe_error",
     "idle_in_transaction_demo",
@@ -39,5 +47,6 @@ __all__ = [
     "pool_hygiene_demo",
     "server",
     "statement_timeout_demo",
+    "steps_table",
     "system_bin_dirs",
 ]

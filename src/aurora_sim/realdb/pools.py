@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import pandas as pd
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from .._tables import WholeTable
 from .startup import _CONNECT_KWARGS, CONNECT_TIMEOUT_S, _first_line
 
 # ---------------------------------------------------------------- notebook 01: what a connection costs
@@ -41,6 +43,20 @@ class ConnectCost:
     def __repr__(self) -> str:
         return (f"ConnectCost(samples={self.samples}, connect {self.connect_median_ms:.2f} ms vs pool "
                 f"{self.pool_median_ms:.2f} ms median: {self.speedup:.0f}x)")
+
+    def table(self) -> pd.DataFrame:
+        """Milliseconds per `SELECT 1`, one row per method, as a notebook shows them.
+
+        Example:
+            >>> cost = ConnectCost(samples=300, connect_median_ms=4.0, connect_p95_ms=6.0, pool_median_ms=0.1,
+            ...                    pool_p95_ms=0.2)
+            >>> cost.table().loc["borrowed from a pool"].tolist()
+            [0.1, 0.2]
+        """
+        return pd.DataFrame({"median (ms)": [self.connect_median_ms, self.pool_median_ms],
+                             "p95 (ms)": [self.connect_p95_ms, self.pool_p95_ms]},
+                            index=pd.Index(["new connection per query", "borrowed from a pool"],
+                                           name=f"SELECT 1, {self.samples} times each")).round(2)
 
 
 def _check_range(name: str, value: float, low: float, high: float, unit: str) -> None:
@@ -99,6 +115,16 @@ class Step(NamedTuple):
 
     step: str
     outcome: str
+
+
+def steps_table(steps: Sequence[Step]) -> pd.DataFrame:
+    """The steps of a demonstration, one row each, with their outcomes shown whole (error texts are long).
+
+    Example:
+        >>> steps_table([Step("borrow again", "backend pid 42: a new connection")]).loc["borrow again"].tolist()
+        ['backend pid 42: a new connection']
+    """
+    return WholeTable([tuple(step) for step in steps], columns=["step", "what happened"]).set_index("step")
 
 
 def describe_error(exc: BaseException) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 
+from .._tables import WholeTable
 from .pools import _check_range, describe_error
 from .startup import _CONNECT_KWARGS, _first_line
 
@@ -39,6 +40,21 @@ class CaughtError:
         session = "session survived" if self.session_survived else "session ended"
         return (f"CaughtError({self.error_class} {self.sqlstate} {self.message!r} after {self.elapsed_ms:.0f} ms, "
                 f"{session})")
+
+
+def caught_errors(caught: Mapping[str, CaughtError]) -> pd.DataFrame:
+    """The errors the demonstrations provoked, one row each, labelled by what the session did.
+
+    Example:
+        >>> error = CaughtError(error_class="QueryCanceled", sqlstate="57014", elapsed_ms=201.0,
+        ...                     session_survived=True, message="canceling statement due to statement timeout")
+        >>> caught_errors({"statement_timeout = 200 ms": error}).loc["statement_timeout = 200 ms", "the session"]
+        'survived'
+    """
+    rows = {what: {"exception class": e.error_class, "SQLSTATE": e.sqlstate, "message": e.message,
+                   "after (ms)": round(e.elapsed_ms), "the session": "survived" if e.session_survived else "ended"}
+            for what, e in caught.items()}
+    return WholeTable.from_dict(rows, orient="index").rename_axis("what the session did")
 
 
 def _caught(exc: psycopg.Error | None, t0: float, conn: psycopg.Connection) -> CaughtError:
@@ -100,6 +116,19 @@ class LockWait:
     def __repr__(self) -> str:
         return (f"LockWait(locks={len(self.locks)} rows, waiter={self.waiter_outcome!r}, "
                 f"log_lines={len(self.log_lines)})")
+
+    def aftermath(self) -> pd.DataFrame:
+        """After the holder rolled back: how the waiter ended, how the wait was logged, and the log's lines.
+
+        Example:
+            >>> wait = LockWait(locks=pd.DataFrame(), waiter_outcome="updated the row after waiting 105 ms",
+            ...                 log_lines=(), log_note="no server log")
+            >>> wait.aftermath()["seen"].tolist()
+            ['updated the row after waiting 105 ms', 'no server log', '(no lines about the wait)']
+        """
+        lines = self.log_lines or ("(no lines about the wait)",)
+        rows = [("the waiter", self.waiter_outcome), ("lock logging", self.log_note)]
+        return WholeTable(rows + [("server log", line) for line in lines], columns=["what", "seen"])
 
 
 _LOCKS_SQL = """

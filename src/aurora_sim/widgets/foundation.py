@@ -1,12 +1,19 @@
-"""Panels of notebooks 00, 02 and 03: set-up check, explorer, minimum capacity, pause and resume."""
+"""Panels of notebooks 00, 02 and 03: set-up check (and its versions table), explorer, minimum capacity, pause
+and resume."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import inspect
 import math
+import platform
+import re
 from collections.abc import Callable
+from functools import partial
 
 import ipywidgets as widgets
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from .. import (
@@ -20,14 +27,59 @@ from ._panel import (
     _STYLE,
     _WIDE,
     Panel,
+    _FitWidth,
     _ladder_slider,
     _link_min_max,
     _pause_slider,
     _timeout_action_buttons,
+    figure_widget,
     redraw,
 )
 
 # --- notebook 00 -------------------------------------------------------------------------------------------
+
+
+WORKBOOK_DISTRIBUTION = "aurora-serverless-workbook"
+SETUP_COMPONENTS = {"aurora_sim (this workbook)": WORKBOOK_DISTRIBUTION, "simpy": "simpy", "duckdb": "duckdb",
+                    "plotly": "plotly", "ipywidgets": "ipywidgets", "anywidget": "anywidget",
+                    "jupyterlab": "jupyterlab"}
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:\[[^]]*\])?\s*([^;]*)")
+
+
+def setup_versions() -> pd.DataFrame:
+    """What this kernel runs: Python and each package the panels need, the version found ("not installed" when
+    missing) and the versions the workbook asks for.
+
+    Example:
+        >>> versions = setup_versions()
+        >>> versions.loc["simpy", "needs"], versions.loc["simpy", "installed"] != "not installed"
+        ('>=4.1, <5', True)
+    """
+    needs = _requirements(WORKBOOK_DISTRIBUTION)
+    rows = {"Python": (platform.python_version(),
+                       importlib.metadata.metadata(WORKBOOK_DISTRIBUTION)["Requires-Python"])}
+    for label, distribution in SETUP_COMPONENTS.items():
+        rows[label] = (_installed_version(distribution), needs.get(distribution, ""))
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["installed", "needs"]).rename_axis("component")
+
+
+def _installed_version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _requirements(distribution: str) -> dict[str, str]:
+    """The version specifier of each requirement of ``distribution`` (extras included), by package name."""
+    found = {}
+    for line in importlib.metadata.requires(distribution) or []:
+        match = _REQUIREMENT.match(line)
+        if match:  # lower bound first: ">=4.1, <5"
+            parts = sorted((part.strip() for part in match.group(2).split(",") if part.strip()),
+                           key=lambda part: not part.startswith(">"))
+            found[match.group(1).lower().replace("_", "-")] = ", ".join(parts)
+    return found
 
 
 def setup_check_figure(shift: float = 0.0) -> go.Figure:
@@ -35,7 +87,7 @@ def setup_check_figure(shift: float = 0.0) -> go.Figure:
     x = np.linspace(0, 4 * math.pi, 200)
     figure = go.Figure(go.Scatter(x=x, y=np.sin(x - shift), name="sin(x - shift)", line={"width": 3}))
     figure.update_layout(title="If this line moves when you move the slider, you're ready.", height=300,
-                         xaxis_title="x", yaxis_title="sin(x − shift)", margin={"t": 50, "b": 40})
+                         xaxis_title="x", yaxis_title="sin(x − shift)", margin={"l": 60, "r": 20, "t": 50, "b": 40})
     return figure
 
 
@@ -43,12 +95,13 @@ def setup_check_panel() -> widgets.VBox:
     """A slider and a FigureWidget: the set-up check of notebook 00."""
     slider = widgets.FloatSlider(value=0.0, min=0.0, max=2 * math.pi, step=0.25, description="shift",
                                  continuous_update=False)
-    figure = go.FigureWidget(setup_check_figure(0.0))
+    figure = figure_widget(setup_check_figure(0.0))
 
     def _move(shift: float) -> None:
         redraw(figure, setup_check_figure(shift))
 
-    return widgets.VBox([slider, figure, widgets.interactive_output(_move, {"shift": slider})])
+    # The strip after the figure makes it fit the output area; the figure stays children[1].
+    return widgets.VBox([slider, figure, _FitWidth(), widgets.interactive_output(_move, {"shift": slider})])
 
 
 INTENSITY_RANGE = (0.25, 3.0)
@@ -123,8 +176,11 @@ def pause_resume_demo(seconds_until_auto_pause: int = 300, monitoring_agent: boo
                       prewarm_s=prewarm_s, auto_pause=auto_pause).run()
 
 
-def pause_resume_panel(draw: Callable[[Run], go.Figure] = plots.timeline) -> Panel:
-    """Pause timeout, a monitoring agent's idle connection and a pre-warm job → the office day."""
+def pause_resume_panel(draw: Callable[..., go.Figure] = plots.timeline) -> Panel:
+    """Pause timeout, a monitoring agent's idle connection and a pre-warm job → the office day, on a clock axis
+    (06:00 to 22:00) when ``draw`` takes ``day_start_h``, as ``plots.timeline`` and ``plots.latency`` do."""
+    if "day_start_h" in inspect.signature(draw).parameters:
+        draw = partial(draw, day_start_h=scenarios.DAY_START_H)
     controls = {
         "seconds_until_auto_pause": _pause_slider(),
         "prewarm_s": widgets.SelectionSlider(options=list(PREWARM_OPTIONS_S), value=0,
@@ -133,5 +189,5 @@ def pause_resume_panel(draw: Callable[[Run], go.Figure] = plots.timeline) -> Pan
         "monitoring_agent": widgets.Checkbox(value=False, description="monitoring agent holds a connection",
                                              indent=False, layout=widgets.Layout(width="auto")),
     }
-    return Panel(controls, pause_resume_demo, draw, title="An office day, 06:00 to 22:00 (time 0 = 06:00)")
+    return Panel(controls, pause_resume_demo, draw, title="An office day, 06:00 to 22:00")
 

@@ -1,12 +1,22 @@
 """Notebook 08's "Query Editor" stand-in: SQL in, a table (or the error's code and message) out.
 
 ``run_query`` is the plain function behind the Run button (tests call it directly); ``query_box`` wires it to a
-``Textarea``, a ``Button`` and an ``Output``.
+``Textarea``, a ``Button`` and an ``Output``. The box starts a local Data API endpoint of its own and keeps it
+running for as long as the box lives, so a later cell that stops its own endpoint cannot leave the box answering
+``EndpointConnectionError``; ``box.close()`` stops it.
+
+Example:
+    >>> box = query_box()
+    >>> box.endpoint.gate.status(), box.editor.value
+    ('available', 'SELECT * FROM Customer')
+    >>> box.close()
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
+import weakref
 
 import boto3
 import ipywidgets as widgets
@@ -14,6 +24,7 @@ import pandas as pd
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..data_api import serve
 from ..data_api.client import records_frame
 
 DEFAULT_SQL = "SELECT * FROM Customer"
@@ -35,26 +46,51 @@ def run_query(client: object, endpoint: object, sql_text: str) -> pd.DataFrame |
     return frame
 
 
-def query_box(endpoint: object) -> widgets.VBox:
-    """A compact query editor against a running ``data_api`` endpoint (one boto3 client, no SDK retries)."""
-    client = boto3.client("rds-data", config=Config(retries={"max_attempts": 1}), **endpoint.client_kwargs())
-    editor = widgets.Textarea(value=DEFAULT_SQL, description="SQL", rows=4, layout=widgets.Layout(width="640px"))
-    button = widgets.Button(description="Run", button_style="primary", icon="play")
-    output = widgets.Output(layout=widgets.Layout(max_height="360px", overflow="auto"))
+class QueryBox(widgets.VBox):
+    """The query editor's widgets, and the endpoint it owns: ``run(sql)`` presses Run, ``close()`` stops both."""
 
-    def on_run(_: object = None) -> None:
-        result = run_query(client, endpoint, editor.value)
-        output.clear_output()
-        with output:
+    def __init__(self, children: list[widgets.Widget], endpoint: object, running: contextlib.ExitStack) -> None:
+        super().__init__(children)
+        self.endpoint = endpoint
+        self._stop = weakref.finalize(self, running.close)  # at close(), or when Python exits
+        self._client = boto3.client("rds-data", config=Config(retries={"max_attempts": 1}), **endpoint.client_kwargs())
+
+    @property
+    def editor(self) -> widgets.Textarea:
+        return self.children[1]
+
+    @property
+    def output(self) -> widgets.Output:
+        return self.children[3]
+
+    def run(self, sql_text: str | None = None) -> pd.DataFrame | str:
+        """Run ``sql_text`` (default: the editor's text), show the answer in the box and return it."""
+        if sql_text is not None:
+            self.editor.value = sql_text
+        result = run_query(self._client, self.endpoint, self.editor.value)
+        self.output.clear_output()
+        with self.output:
             from IPython.display import HTML, display
 
-            if isinstance(result, str):
-                display(HTML(f"<pre>{html.escape(result)}</pre>"))
-            else:
-                display(result)
+            display(HTML(f"<pre>{html.escape(result)}</pre>") if isinstance(result, str) else result)
+        return result
 
-    button.on_click(on_run)
-    box = widgets.VBox([widgets.HTML(f"<b>Query editor</b> — {html.escape(endpoint.url)}, database "
-                                     f"<code>{html.escape(endpoint.database)}</code>"), editor, button, output])
-    box.run = on_run  # lets a notebook (or test) press Run without a browser
+    def close(self) -> None:
+        """Stop the box's endpoint, then close its widgets."""
+        self._stop()
+        super().close()
+
+
+def query_box(**serve_options: object) -> QueryBox:
+    """A compact query editor with a local Data API endpoint of its own (``data_api.serve(**serve_options)``;
+    by default a v1 endpoint that never pauses), running until the box is closed or Python exits."""
+    with contextlib.ExitStack() as starting:  # if building the widgets fails, the endpoint stops again
+        endpoint = starting.enter_context(serve(**{"flavour": "v1", "auto_pause_s": None, **serve_options}))
+        editor = widgets.Textarea(value=DEFAULT_SQL, description="SQL", rows=4, layout=widgets.Layout(width="640px"))
+        button = widgets.Button(description="Run", button_style="primary", icon="play")
+        output = widgets.Output(layout=widgets.Layout(max_height="360px", overflow="auto"))
+        title = widgets.HTML(f"<b>Query editor</b> — {html.escape(endpoint.url)}, database "
+                             f"<code>{html.escape(endpoint.database)}</code>")
+        box = QueryBox([title, editor, button, output], endpoint, starting.pop_all())
+    button.on_click(lambda _: box.run())
     return box
