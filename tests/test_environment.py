@@ -80,7 +80,7 @@ def _pyproject() -> dict:
 def _pyproject_dependencies() -> dict[str, str]:
     project = _pyproject()["project"]
     requirements = list(project["dependencies"])
-    for extra in ("lab", "test"):
+    for extra in ("lab", "test", "site"):
         requirements += project["optional-dependencies"][extra]
     return dict(_split(r) for r in requirements)
 

@@ -17,10 +17,10 @@ import re
 from pathlib import Path
 
 import pytest
-from notebook_text import NOTEBOOKS, load, markdown_cells, math_pairs, prose, source
 
 from aurora_sim import checks, clients, facts, scenarios
 from aurora_sim.config import ModelAssumptions
+from notebook_text import NOTEBOOKS, load, markdown_cells, math_pairs, prose, source
 
 MAX_CODE_LINES = 15
 _NAMESPACE = {**{k: v for k, v in vars(facts).items() if not k.startswith("_")}, "assume": ModelAssumptions(),
@@ -78,8 +78,8 @@ def test_stated_facts_match_the_package(path: Path) -> None:
             problems.append(f"cell {index}: declares {text!r}, which its text does not contain")
             continue
         try:
-            value = eval(expression, {"__builtins__": {}}, _NAMESPACE)  # noqa: S307 (our own metadata)
-        except Exception as error:  # noqa: BLE001 (report any failure as the cell's problem)
+            value = eval(expression, {"__builtins__": {}}, _NAMESPACE)
+        except Exception as error:
             problems.append(f"cell {index}: {expression!r} does not evaluate: {error!r}")
             continue
         if not any(_occurs(form, _flat(text)) for form in formatted(value)):
