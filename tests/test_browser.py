@@ -34,20 +34,12 @@ from typing import Any
 
 import pytest
 
+from conftest import require_chromium
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCRATCH = "harness/scratch_widget_plot.ipynb"
 
 SERVER_START_S = 90
@@ -127,19 +119,6 @@ UNRUN_CELLS_JS = """
 """
 
 
-def _require_chromium() -> None:
-    """Skip locally without Chromium; under CI a missing browser is a failure, not a pass."""
-    if CHROMIUM.exists():
-        return
-    message = (
-        f"{CHROMIUM} not found: the real-browser test needs Debian's Chromium "
-        "(apt-get install -y chromium; .ci/run installs it)"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(f"{message}; CI is set, so this is a failure")
-    pytest.skip(message)
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -180,7 +159,7 @@ def _write_scratch_notebook(path: Path) -> None:
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     """JupyterLab on a free loopback port, serving a temporary copy of notebooks/ plus the scratch notebook."""
-    _require_chromium()  # no point starting a server the browser cannot reach
+    require_chromium()  # no point starting a server the browser cannot reach
     base = tmp_path_factory.mktemp("lab")
     root_dir = base / "notebooks"
     if NOTEBOOK_DIR.is_dir():
@@ -258,16 +237,9 @@ def _stop(process: subprocess.Popen[bytes], runtime_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def browser(lab_server: LabServer) -> Iterator[Any]:
-    """Headless Debian Chromium through Playwright (never `playwright install`: no browser downloads here)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+def browser(lab_server: LabServer, chromium: Any) -> Any:
+    """The shared Chromium, once JupyterLab is up."""
+    return chromium
 
 
 def _wait_kernel_idle(server: LabServer, notebook: str, timeout_s: float) -> None:

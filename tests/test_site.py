@@ -28,7 +28,6 @@ import nbformat
 import pytest
 
 from notebook_text import NOTEBOOKS, markdown_outputs, math_pairs, source
-from test_browser import CHROMIUM, CHROMIUM_ARGS, _require_chromium
 
 pytestmark = pytest.mark.site
 
@@ -225,20 +224,6 @@ def site_url(site: Any) -> Iterator[str]:
         server.server_close()
 
 
-@pytest.fixture(scope="session")
-def site_browser() -> Iterator[Any]:
-    """Headless Debian Chromium through Playwright (never `playwright install`: no browser downloads here)."""
-    _require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 def _open(browser: Any, base_url: str, page_name: str, shots: Path) -> tuple[dict, list[str]]:
     """Load one page; its report (PAGE_REPORT_JS) and what is wrong with it: console errors, requests to other hosts
     and the broken rules `_page_problems` finds (a failing page is saved as a screenshot in `shots`)."""
@@ -308,10 +293,10 @@ def _figures_in(prepared: Path) -> int:
 @pytest.mark.browser
 @pytest.mark.parametrize("page_name", NOTEBOOK_PAGES + DOC_PAGES)
 def test_page_renders_in_chromium(
-    site: Any, site_browser: Any, site_url: str, page_name: str, tmp_path: Path
+    site: Any, chromium: Any, site_url: str, page_name: str, tmp_path: Path
 ) -> None:
     start = time.perf_counter()
-    report, problems = _open(site_browser, site_url, page_name, tmp_path)
+    report, problems = _open(chromium, site_url, page_name, tmp_path)
     if page_name.startswith("notebooks/"):
         if "Run this notebook live" not in report["text"] or "make lab" not in report["text"]:
             problems.append("no note under the title saying how to run the notebook live (make lab)")
