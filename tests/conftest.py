@@ -34,9 +34,13 @@ def require_chromium() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Headless Debian Chromium through Playwright (never `playwright install`: no browser downloads here)."""
+    """Headless Debian Chromium through Playwright (never `playwright install`: no browser downloads here).
+
+    One per test module, not per session: Playwright's sync API keeps an event loop running while it lives, and
+    the site test's build (nbclient, ``asyncio.run``) cannot start inside one.
+    """
     require_chromium()
     from playwright.sync_api import sync_playwright
 
