@@ -1,14 +1,16 @@
-"""aurora_sim.realdb against a real PostgreSQL started by realdb.server() (pgserver, else the system's binaries).
+"""aurora_sim.realdb against its shared PostgreSQL: found or started, reused, restarted when stale, stopped.
 
-Locally, without any server, the server-backed tests skip with the reason; under CI (the CI variable set)
-realdb.server() raises instead, so nothing is skipped there.
+The lifecycle tests use a folder of their own (never the user's shared server, which other test runs and notebooks
+may be using). Locally, without any server, the server-backed tests skip with the reason; under CI (the CI
+variable set) realdb.server() raises instead, so nothing is skipped there.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import time
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +19,9 @@ import psycopg
 import pytest
 
 from aurora_sim import realdb
-from aurora_sim.realdb import startup
+from aurora_sim.realdb import shared
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _alive(pid: int) -> bool:
@@ -39,15 +43,9 @@ def _postmasters() -> set[int]:
             and procs.get(info["ppid"], {}).get("name") != "postgres"}
 
 
-def _family(pid: int) -> set[int]:
-    """The postmaster and its children (checkpointer, walwriter, backends, ...)."""
-    parent = psutil.Process(pid)
-    return {pid} | {child.pid for child in parent.children(recursive=True)}
-
-
 @pytest.fixture(scope="module")
-def pg(tmp_path_factory):
-    """One server for the module: started once (about 1 s), stopped at the end."""
+def pg():
+    """The shared server, as notebooks and endpoints get it (started now, or reused from an earlier run)."""
     mp = pytest.MonkeyPatch()
     mp.delenv(realdb.DSN_ENV_VAR, raising=False)
     try:
@@ -60,86 +58,145 @@ def pg(tmp_path_factory):
 
 
 @pytest.fixture
-def no_server_can_start(monkeypatch):
-    """Neither pgserver nor system binaries: what a machine without PostgreSQL looks like."""
-
-    def fail(tmp: Path):
-        raise ModuleNotFoundError("No module named 'pgserver' (simulated)")
-
-    monkeypatch.delenv(realdb.DSN_ENV_VAR, raising=False)
-    monkeypatch.setattr(startup, "_start_pgserver", fail)
-    monkeypatch.setattr(startup, "system_bin_dirs", lambda: [])
-
-
-# ---------------------------------------------------------------- starting, reusing, stopping
-
-
-def test_server_started_here_is_ours_and_logs(pg):
-    assert pg.source in ("pgserver", "system"), pg.detail
-    assert pg.postmaster_pid and _alive(pg.postmaster_pid), f"postmaster {pg.postmaster_pid} is not running"
-    assert pg.log_path is not None and pg.log_path.exists(), f"no server log at {pg.log_path}"
-    assert "stopped and deleted on exit" in pg.detail
-    assert repr(pg) == f"PostgresServer(source={pg.source!r}, available=True)"
-
-
-def _assert_leaves_nothing(monkeypatch, expected_source: str, root_runs_it_as: str) -> None:
-    monkeypatch.delenv(realdb.DSN_ENV_VAR, raising=False)
-    with realdb.server() as server:
-        assert server.source == expected_source, server.detail
-        if os.geteuid() == 0:  # PostgreSQL refuses root
-            assert psutil.Process(server.postmaster_pid).username() == root_runs_it_as
-        assert realdb.statement_timeout_demo(server.dsn).sqlstate == "57014"
-        family = _family(server.postmaster_pid)
-        folder = server.log_path.parent.parent
-        assert folder.exists()
-    left = sorted(pid for pid in family if _alive(pid))
-    assert not left, f"processes {left} of the server (postmaster {server.postmaster_pid}) still run after the with"
-    strays = [p.pid for p in psutil.process_iter(["cmdline"]) if str(folder) in " ".join(p.info["cmdline"] or [])]
-    assert not [pid for pid in strays if _alive(pid)], f"processes {strays} still refer to {folder}"
-    assert not folder.exists(), f"temporary folder {folder} was not deleted"
-
-
-def test_server_leaves_no_process_and_no_folder(pg, monkeypatch):
-    _assert_leaves_nothing(monkeypatch, pg.source, "pgserver" if pg.source == "pgserver" else "nobody")
+def home(tmp_path):
+    """A folder of its own for a shared server that the test may start, kill and stop; stopped afterwards."""
+    folder = tmp_path / "home"
+    yield folder
+    shared.stop(folder)
 
 
 @pytest.fixture
-def system_binaries_only(pg, monkeypatch):
-    """pgserver fails; initdb/pg_ctl from the system, else pgserver's own binaries standing in for them."""
+def embedded():
+    """pgserver's binaries: the ones the lifecycle tests start (what every machine with pgserver uses)."""
+    found = [b for b in realdb.postgres_binaries() if b.source == "pgserver"]
+    if not found:
+        message = "pgserver is not installed (Python 3.13+ needs issue 13's fork)"
+        if realdb.in_ci():
+            pytest.fail(f"{message}; CI is set, so this is a failure")
+        pytest.skip(message)
+    return found[0]
 
-    def fail(tmp: Path):
-        raise RuntimeError("pgserver failed (simulated)")
 
-    bin_dirs = realdb.system_bin_dirs()
-    if not bin_dirs:
-        import pgserver._commands
-
-        bin_dirs = [pgserver._commands.POSTGRES_BIN_PATH]
+@pytest.fixture
+def no_server_can_start(monkeypatch):
+    """Neither pgserver nor system binaries: what a machine without PostgreSQL looks like."""
     monkeypatch.delenv(realdb.DSN_ENV_VAR, raising=False)
-    monkeypatch.setattr(startup, "_start_pgserver", fail)
-    monkeypatch.setattr(startup, "system_bin_dirs", lambda: bin_dirs)
+    monkeypatch.setattr(shared, "postgres_binaries", lambda: [])
 
 
-def test_system_binaries_fallback_when_pgserver_fails(system_binaries_only, monkeypatch):
-    """initdb/pg_ctl run directly (as `nobody` when root) and are stopped the same way."""
-    _assert_leaves_nothing(monkeypatch, "system", "nobody")
+def _serving(data: Path) -> list[psutil.Process]:
+    return [p for p in shared._processes_serving(data) if _alive(p.pid)]
 
 
-def test_safety_net_ends_a_server_that_did_not_stop(system_binaries_only):
-    """server() SIGQUITs any postmaster whose postmaster.pid is still in its folder (a failed start or stop)."""
-    with realdb.server() as server:
-        family = _family(server.postmaster_pid)
-        folder = server.log_path.parent.parent
-        startup._kill_leftover_servers(folder)
-        deadline = time.monotonic() + 5
-        while any(_alive(pid) for pid in family) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        left = sorted(pid for pid in family if _alive(pid))
-        assert not left, f"processes {left} survived SIGQUIT"
-    assert not folder.exists(), f"temporary folder {folder} was not deleted"
+def _system_identifier(dsn: str) -> int:
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        return conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()[0]
 
 
-def test_dsn_from_environment_is_reused_and_not_stopped(pg, monkeypatch):
+def _start_in_subprocess(home: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "aurora_sim.realdb", "start", "--home", str(home), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, realdb.DSN_ENV_VAR: ""})
+
+
+# ---------------------------------------------------------------- the shared server
+
+
+def test_the_embedded_postgresql_runs_not_the_system_one(pg):
+    """This machine also has Debian's PostgreSQL: prove the server is pgserver's, from pgserver's binaries."""
+    import pgserver._commands
+
+    assert pg.source == "pgserver", pg.detail
+    executable = Path(psutil.Process(pg.postmaster_pid).exe()).resolve()
+    assert executable.parent == Path(pgserver._commands.POSTGRES_BIN_PATH).resolve(), executable
+    with psycopg.connect(pg.dsn, connect_timeout=5) as conn:
+        data_directory = conn.execute("SHOW data_directory").fetchone()[0]
+    assert Path(data_directory) == pg.data_dir and pg.data_dir.is_relative_to(realdb.default_home())
+    if os.geteuid() == 0:  # PostgreSQL refuses root
+        assert psutil.Process(pg.postmaster_pid).username() == "pgserver"
+
+
+def test_shared_server_is_reused_and_says_how_to_stop_it(pg):
+    again = realdb.shared_server()
+    assert (again.postmaster_pid, again.dsn, again.started_now) == (pg.postmaster_pid, pg.dsn, False)
+    assert "already running, reused" in again.detail and realdb.STOP_COMMAND in again.detail
+    assert again.start_s < 1, f"finding the running server took {again.start_s:.2f} s"
+    assert repr(again) == "PostgresServer(source='pgserver', available=True)"
+
+
+def test_first_start_runs_initdb_once_and_a_restart_reuses_the_data(home, embedded):
+    first = shared.ensure_running(embedded, home)
+    assert first.started_now and first.data_dir == home / embedded.folder_name / "data"
+    version_file = first.data_dir / "PG_VERSION"
+    made, identity = version_file.stat().st_mtime_ns, _system_identifier(first.dsn)
+    again = shared.ensure_running(embedded, home)
+    assert (again.started_now, again.postmaster_pid) == (False, first.postmaster_pid)
+    assert shared.stop(home) == [first.postmaster_pid]
+    assert not _serving(first.data_dir), "processes still serve the data folder after stop"
+    restarted = shared.ensure_running(embedded, home)
+    assert restarted.started_now and restarted.postmaster_pid != first.postmaster_pid
+    assert version_file.stat().st_mtime_ns == made, "initdb ran again although the data folder existed"
+    assert _system_identifier(restarted.dsn) == identity, "a new cluster was created"
+
+
+def test_concurrent_starters_find_one_server(home, embedded):
+    starters = [_start_in_subprocess(home) for _ in range(4)]
+    outputs = [process.communicate(timeout=120) for process in starters]
+    assert all(process.returncode == 0 for process in starters), outputs
+    dsns = {stdout.strip().splitlines()[-1] for stdout, _ in outputs}
+    assert len(dsns) == 1, f"the starters got different servers: {dsns}"
+    started = [stdout for stdout, _ in outputs if "started in" in stdout]
+    assert len(started) == 1, f"{len(started)} starters say they started the server"
+    data = home / embedded.folder_name / "data"
+    postmasters = [p for p in _serving(data) if p.ppid() not in {q.pid for q in _serving(data)}]
+    assert len(postmasters) == 1, f"postmasters serving {data}: {postmasters}"
+
+
+def test_a_server_whose_python_was_killed_is_reused(home, embedded):
+    script = ("import os, signal; from pathlib import Path; from aurora_sim.realdb import shared; "
+              f"b = [b for b in shared.postgres_binaries() if b.source == 'pgserver'][0]; "
+              f"print(shared.ensure_running(b, Path({str(home)!r})).postmaster_pid, flush=True); "
+              "os.kill(os.getpid(), signal.SIGKILL)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == -9, done.stderr
+    pid = int(done.stdout.split()[0])
+    reused = shared.ensure_running(embedded, home)
+    assert (reused.started_now, reused.postmaster_pid) == (False, pid)
+
+
+def test_a_killed_postmaster_is_detected_and_restarted(home, embedded):
+    first = shared.ensure_running(embedded, home)
+    with psycopg.connect(first.dsn, connect_timeout=5):  # a backend that the kill orphans
+        psutil.Process(first.postmaster_pid).kill()
+        psutil.Process(first.postmaster_pid).wait(5)
+    assert (first.data_dir / "postmaster.pid").exists(), "the killed server should leave its stale pid file"
+    restarted = shared.ensure_running(embedded, home)
+    assert restarted.started_now and restarted.postmaster_pid != first.postmaster_pid
+    assert realdb.statement_timeout_demo(restarted.dsn).sqlstate == "57014"
+
+
+def test_stop_command_stops_it_and_nothing_accumulates(home, embedded):
+    for _ in range(2):
+        shared.ensure_running(embedded, home)
+        command = [sys.executable, "-m", "aurora_sim.realdb", "stop", "--home", str(home)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+        assert done.stdout.startswith("stopped postmaster "), done.stdout
+    data = home / embedded.folder_name / "data"
+    assert not _serving(data), "a postgres process still serves the data folder"
+    again = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    assert again.stdout.strip() == "no shared PostgreSQL was running"
+    assert sorted(p.name for p in home.iterdir()) == sorted(["server.lock", embedded.folder_name])
+    assert sorted(p.name for p in data.parent.iterdir()) == ["data", "server.log"]
+    assert shared.status(home) == [f"{embedded.folder_name}: stopped, data in {data}"]
+
+
+def test_make_clean_stops_the_shared_server():
+    recipe = (ROOT / "Makefile").read_text().split("\nclean:", 1)[1].split("\n\n", 1)[0]
+    assert "-m aurora_sim.realdb stop" in recipe, recipe
+    assert recipe.index("aurora_sim.realdb stop") < recipe.index("rm -rf $(VENV)"), "stop it before the venv goes"
+
+
+def test_dsn_from_environment_is_reused_and_not_started(pg, monkeypatch):
     before = _postmasters()
     assert pg.postmaster_pid in before
     monkeypatch.setenv(realdb.DSN_ENV_VAR, pg.dsn)
@@ -150,7 +207,6 @@ def test_dsn_from_environment_is_reused_and_not_stopped(pg, monkeypatch):
         started = _postmasters() - before
         assert not started, f"postgres servers {sorted(started)} were started although {realdb.DSN_ENV_VAR} is set"
     assert _alive(pg.postmaster_pid), "the server named by the environment variable was stopped"
-    assert realdb.statement_timeout_demo(pg.dsn).session_survived
 
 
 def test_without_server_unavailable_locally(no_server_can_start, monkeypatch):
@@ -158,8 +214,7 @@ def test_without_server_unavailable_locally(no_server_can_start, monkeypatch):
     with realdb.server() as server:
         assert not server.available
         assert server.dsn is None and server.source == "none"
-        assert server.reason.startswith("could not start PostgreSQL (pgserver: ModuleNotFoundError"), server.reason
-        assert "system PostgreSQL: FileNotFoundError: no initdb/pg_ctl" in server.reason
+        assert server.reason.startswith("could not start PostgreSQL (pgserver is not installed"), server.reason
         assert realdb.DSN_ENV_VAR in server.reason
 
 

@@ -1,4 +1,4 @@
-"""A local Amazon RDS Data API (rds-data 2018-08-01) backed by DuckDB, for notebook 08."""
+"""A local Amazon RDS Data API (rds-data 2018-08-01) backed by the workbook's real PostgreSQL, for notebook 08."""
 
 from .auth import KeyPair
 from .errors import ApiError

@@ -8,11 +8,11 @@ import signal
 import sys
 import threading
 
-from aurora_sim.data_api.server import serve
+from aurora_sim.data_api.server import RESTART_NOTE, serve
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m aurora_sim.data_api", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m aurora_sim.data_api", description=__doc__, epilog=RESTART_NOTE)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
     parser.add_argument("--flavour", choices=("v1", "v2"), default="v1", help="which service's errors to send")
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resource ARN  {endpoint.resource_arn}")
         print(f"secret ARN    {endpoint.secret_arn}")
         print(f"database      {endpoint.database}")
+        print(RESTART_NOTE)
         print("\nIn another shell:")
         print("\n".join(endpoint.export_lines()))
         print(endpoint.cli_command())

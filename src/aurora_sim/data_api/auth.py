@@ -66,7 +66,9 @@ def verify(method: str, path: str, headers: Mapping[str, str], body: bytes, keys
 
     Args:
         path: The raw request target, query string included, as it arrived.
-        headers: The request's headers; one value per name (HTTP/1.1 clients send one Host, one X-Amz-Date).
+        headers: The request's headers; a repeated header's values joined with commas, as SigV4's canonical
+            request joins them (``server.signing_headers``), so a second value is not covered by a signature over
+            the first. The HTTP layer refuses a second Authorization header before this is called.
         now: The server's clock (UTC); ``None`` reads it.
 
     Raises:

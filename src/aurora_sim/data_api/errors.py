@@ -1,8 +1,14 @@
 """The Data API's errors as AWS sends them, per flavour: status, headers and a JSON body that is never empty.
 
-``v1`` answers as the 2019–21 service did (nearly everything a ``BadRequestException``); ``v2`` answers with the
-specific exceptions botocore's current ``rds-data`` model lists. Each error is an ``ApiError``; ``error_for``
-turns a situation into the right one for a flavour, and ``ApiError.wire`` gives what goes on the wire.
+The flavours are cluster generations, not eras of the service. ``v1`` answers as the Data API does for an Aurora
+Serverless v1 cluster: nearly everything is a ``BadRequestException`` (a SQL error, an unknown or expired
+transaction, a result over the size limit), and a paused cluster's first call gets "Communications link failure".
+``v2`` answers as it does for an Aurora Serverless v2 (or provisioned) cluster: the specific exceptions of
+botocore's ``rds-data`` model (``DatabaseErrorException``, ``TransactionNotFoundException``,
+``UnsupportedResultException``, ``DatabaseResumingException`` while resuming) and ``ValidationException`` for a
+request the service refuses (a ``schema``, several statements); the v1-only ``BadRequestException`` never appears
+(UG data-api.differences). Each error is an ``ApiError``; ``error_for`` turns a situation into the right one for a
+flavour, and ``ApiError.wire`` gives what goes on the wire.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import json
 import uuid
 
 from aurora_sim import facts
+from aurora_sim.data_api.params import split_statements
 
 FLAVOURS = ("v1", "v2")
 
@@ -34,6 +41,8 @@ STATUS = {
     "StatementTimeoutException": 400,
     "TransactionNotFoundException": 404,
     "UnsupportedResultException": 400,
+    # Not in the model, but what v2 answers for a request it refuses (UG data-api.differences).
+    "ValidationException": 400,
     # The front door (not in the model): signature checks, routing, size.
     "InvalidSignatureException": 403,
     "MissingAuthenticationTokenException": 403,
@@ -49,6 +58,12 @@ COMMUNICATIONS_LINK_FAILURE = facts.DATA_API_RESUMING_ERROR.split(": ", 1)[1]
 REQUEST_TIMED_OUT = facts.DATA_API_STATEMENT_TIMEOUT_ERROR.split(": ", 1)[1]
 V2_RESUMING = ("The Aurora DB instance {instance} is resuming after being auto-paused. "
                "Please wait a few seconds and try again.")
+# Aurora Serverless v2's answers (UG data-api.differences), verbatim.
+V2_MULTISTATEMENT = "Multistatements aren't supported."
+V2_SCHEMA = "The schema parameter isn't supported"
+V2_TRANSACTION_BUSY = "Transaction is still running a query"
+SITUATIONS = ("bad_request", "paused", "result_too_large", "sql", "timeout", "transaction_busy",
+              "transaction_not_found", "unknown_resource", "unknown_secret", "unsupported_result")
 
 
 class ApiError(Exception):
@@ -94,44 +109,87 @@ def _cluster_name(resource_arn: str) -> str:
 
 
 def error_for(situation: str, flavour: str, **details: object) -> ApiError:
-    """The error a flavour sends in one situation (the issue's §2 table).
+    """The error a flavour sends in one situation.
 
-    Situations: ``sql`` (message), ``unknown_resource`` (resource_arn), ``unknown_secret`` (secret_arn),
-    ``paused`` (resource_arn), ``timeout`` (connection_id), ``bad_request`` (message).
+    Situations: ``sql`` (message), ``bad_request`` (message: a request the service refuses before running it),
+    ``transaction_not_found`` (transaction_id), ``result_too_large`` (message), ``unsupported_result`` (message),
+    ``transaction_busy``, ``unknown_resource`` (resource_arn), ``unknown_secret`` (secret_arn), ``paused``
+    (resource_arn), ``timeout`` (connection_id).
 
     Example:
         >>> error_for("sql", "v2", message="ERROR: boom; SQLState: 42601").code
         'DatabaseErrorException'
         >>> error_for("unknown_resource", "v1", resource_arn="arn:aws:rds:us-east-1:1:cluster:c").message
         'HttpEndpoint is not enabled for cluster c'
+        >>> error_for("transaction_not_found", "v2", transaction_id="abc").code
+        'TransactionNotFoundException'
     """
     if flavour not in FLAVOURS:
         msg = f"flavour={flavour!r} must be one of {FLAVOURS}"
         raise ValueError(msg)
-    v1 = flavour == "v1"
-    if situation == "sql":
-        return ApiError("BadRequestException" if v1 else "DatabaseErrorException", str(details["message"]))
-    if situation == "unknown_resource":
-        arn = str(details["resource_arn"])
-        if v1:
-            return ApiError("BadRequestException", f"HttpEndpoint is not enabled for cluster {_cluster_name(arn)}")
-        return ApiError("HttpEndpointNotEnabledException", f"HttpEndpoint is not enabled for resource {arn}")
-    if situation == "unknown_secret":
-        arn = str(details["secret_arn"])
-        if v1:
-            return ApiError("BadRequestException",
-                            f"Error fetching secret {arn} : Secrets Manager can't find the specified secret.")
-        return ApiError("SecretsErrorException", f"Secrets Manager can't find the specified secret {arn}.")
-    if situation == "paused":
-        if v1:
-            return ApiError("BadRequestException", COMMUNICATIONS_LINK_FAILURE)
-        instance = f"{_cluster_name(str(details['resource_arn']))}-instance-1"
-        return ApiError("DatabaseResumingException", V2_RESUMING.format(instance=instance))
+    if situation not in SITUATIONS:
+        msg = f"situation={situation!r} must be one of {SITUATIONS}"
+        raise ValueError(msg)
     if situation == "timeout":
         members = {"dbConnectionId": int(details["connection_id"])}
         return ApiError("StatementTimeoutException", REQUEST_TIMED_OUT, members)
-    if situation == "bad_request":
-        return ApiError("BadRequestException", str(details["message"]))
-    msg = f"situation={situation!r} must be one of ('bad_request', 'paused', 'sql', 'timeout', 'unknown_resource', " \
-          "'unknown_secret')"
-    raise ValueError(msg)
+    if flavour == "v1":
+        return _v1_error(situation, details)
+    return _v2_error(situation, details)
+
+
+def _v1_error(situation: str, details: dict) -> ApiError:
+    """Aurora Serverless v1: a BadRequestException for all but a timeout (and the front door's errors)."""
+    if situation == "unknown_resource":
+        return ApiError("BadRequestException",
+                        f"HttpEndpoint is not enabled for cluster {_cluster_name(str(details['resource_arn']))}")
+    if situation == "unknown_secret":
+        return ApiError("BadRequestException", f"Error fetching secret {details['secret_arn']} : Secrets Manager "
+                        "can't find the specified secret.")
+    if situation == "paused":
+        return ApiError("BadRequestException", COMMUNICATIONS_LINK_FAILURE)
+    if situation == "transaction_not_found":
+        return ApiError("BadRequestException", f"Transaction {details['transaction_id']} is not found")
+    return ApiError("BadRequestException", str(details["message"]))
+
+
+def _v2_error(situation: str, details: dict) -> ApiError:
+    """Aurora Serverless v2: the model's specific exceptions, and ValidationException for a refused request."""
+    if situation == "unknown_resource":
+        return ApiError("HttpEndpointNotEnabledException",
+                        f"HttpEndpoint is not enabled for resource {details['resource_arn']}")
+    if situation == "unknown_secret":
+        return ApiError("SecretsErrorException",
+                        f"Secrets Manager can't find the specified secret {details['secret_arn']}.")
+    if situation == "paused":
+        instance = f"{_cluster_name(str(details['resource_arn']))}-instance-1"
+        return ApiError("DatabaseResumingException", V2_RESUMING.format(instance=instance))
+    if situation == "transaction_not_found":
+        return ApiError("TransactionNotFoundException", f"Transaction {details['transaction_id']} is not found")
+    if situation == "transaction_busy":
+        return ApiError("DatabaseErrorException", V2_TRANSACTION_BUSY)
+    codes = {"sql": "DatabaseErrorException", "bad_request": "ValidationException",
+             "result_too_large": "UnsupportedResultException", "unsupported_result": "UnsupportedResultException"}
+    return ApiError(codes[situation], str(details["message"]))
+
+
+def check_request(operation: str, params: dict, flavour: str) -> None:
+    """Refuse what a v2 cluster's Data API refuses before running anything: a ``schema``, several statements.
+
+    On v1 the ``schema`` parameter is ignored and several statements run, the first one's result returned.
+
+    Raises:
+        ApiError: ``ValidationException`` with AWS's message (v2 only).
+
+    Example:
+        >>> check_request("ExecuteStatement", {"sql": "SELECT 1; SELECT 2"}, "v1")  # v1: fine
+        >>> check_request("ExecuteStatement", {"sql": "SELECT 1; SELECT 2"}, "v2")
+        Traceback (most recent call last):
+        aurora_sim.data_api.errors.ApiError: ValidationException: Multistatements aren't supported.
+    """
+    if flavour != "v2":
+        return
+    if params.get("schema") is not None:
+        raise ApiError("ValidationException", V2_SCHEMA)
+    if operation in ("ExecuteStatement", "BatchExecuteStatement") and len(split_statements(params["sql"])) > 1:
+        raise ApiError("ValidationException", V2_MULTISTATEMENT)

@@ -29,9 +29,10 @@ class ClusterGate:
     """Pause, resume and transaction bookkeeping for one endpoint's cluster.
 
     Args:
-        flavour: ``v1`` (the call that finds the cluster paused fails, later calls wait; one still waiting when
-            its call limit runs out gets the same resume error, a model assumption: AWS documents neither) or ``v2``
-            (every call fails with DatabaseResumingException until resumed).
+        flavour: ``v1``, an Aurora Serverless v1 cluster (the call that finds the cluster paused fails, later calls
+            wait; one still waiting when its call limit runs out gets the same resume error, a model assumption: AWS
+            documents neither), or ``v2``, an Aurora Serverless v2 cluster (every call fails with
+            DatabaseResumingException until resumed).
         auto_pause_s: Idle seconds before the cluster pauses (``None``: never pauses).
         resume_s: Seconds a resume takes; ``None`` draws each one from ``scaling.resume_time_s``.
         expire: Rolls back one transaction by id (``Database.expire_transaction``).
@@ -87,7 +88,8 @@ class ClusterGate:
 
         Raises:
             ApiError: The flavour's paused error (v1: the call that finds the cluster paused, and a call still
-                waiting for the resume when its limit runs out; v2: every call until resumed).
+                waiting for the resume when its limit runs out; v2: every call until resumed), or on v2
+                "Transaction is still running a query" for a call on a transaction that is running one.
         """
         started = self._clock()
         with self._condition:
@@ -103,6 +105,9 @@ class ClusterGate:
                     raise error_for("paused", self.flavour, resource_arn=self.resource_arn)
                 self._condition.wait(min(left, self._resume_until - self._clock()))
                 self._advance(self._clock())
+            if self.flavour == "v2" and self._busy.get(transaction_id):
+                # v2 answers at once; v1 lets the call wait its turn (UG data-api.differences).
+                raise error_for("transaction_busy", self.flavour)
             self._running += 1
             if transaction_id in self._transactions:
                 began, _ = self._transactions[transaction_id]

@@ -3,8 +3,13 @@
 The Data API takes SQL with `:name` placeholders and a list of `SqlParameter` objects
 (`{"name": "id", "value": {"longValue": 1}}`). Here a small tokenizer finds the placeholders, skipping string
 literals ('it''s :x'), quoted identifiers ("a:b"), dollar-quoted strings ($$ :x $$), comments (-- :x and
-/* :x */) and `::` casts, and rewrites them to DuckDB's positional `$1`, `$2`, … so the values travel to the
+/* :x */) and `::` casts, and rewrites them to PostgreSQL's positional `$1`, `$2`, … so the values travel to the
 database separately from the SQL text: a value is bound, never spliced in, so it cannot change the statement.
+
+Values are typed as the Data API types them for PostgreSQL: a longValue is a `bigint`, a doubleValue a `double
+precision`, a stringValue a `varchar` (the database connections register those dumpers), and a `typeHint` turns a
+stringValue into a `date`, `time`, `timestamp`, `numeric`, `uuid` or `json` value. So a stringValue compared with a
+DATE column needs its `typeHint`, as on Aurora.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import re
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
+
+from psycopg.types.json import Json
 
 TYPE_HINTS = ("DATE", "DECIMAL", "JSON", "TIME", "TIMESTAMP", "UUID")  # API: botocore rds-data TypeHint
 FIELD_MEMBERS = ("isNull", "booleanValue", "longValue", "doubleValue", "stringValue", "blobValue", "arrayValue")
@@ -148,7 +155,17 @@ def split_statements(sql: str) -> list[str]:
             pieces.append(sql[start:token_start])
             start = token_end
     pieces.append(sql[start:])
-    return [piece for piece in pieces if piece.strip()]
+    return [piece for piece in pieces if has_sql(piece)]
+
+
+def has_sql(sql: str) -> bool:
+    """Whether the text holds anything but blanks and comments.
+
+    Example:
+        >>> has_sql("  -- a comment"), has_sql("/* c */ SELECT 1")
+        (False, True)
+    """
+    return any(kind != "comment" and sql[start:end].strip() for kind, start, end in tokens(sql))
 
 
 def code_only(sql: str) -> str:
@@ -269,12 +286,16 @@ def _convert_hinted(name, text: str, hint: str):
         if hint == "UUID":
             return uuid.UUID(text)
         json.loads(text)
-        return text
+        return Json(text, dumps=_as_is)  # bound as `json`; PostgreSQL casts it to a jsonb column on assignment
     except (ValueError, InvalidOperation, TypeError, AttributeError):
         formats = {"DATE": "YYYY-MM-DD", "TIME": "HH:MM:SS[.FFF]", "TIMESTAMP": "YYYY-MM-DD HH:MM:SS[.FFF]",
                    "DECIMAL": "a decimal number", "UUID": "a UUID", "JSON": "JSON text"}
         msg = f"parameter {name!r}: stringValue={text!r} does not match typeHint {hint} (expected {formats[hint]})"
         raise RequestError(msg) from None
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def _parse_date(text: str) -> dt.date:

@@ -1,8 +1,10 @@
 """The HTTP endpoint: botocore's rds-data REST-JSON protocol on loopback, in a background thread.
 
 One request goes: route (404/405) → body (411/413) → signature (403) → ``ParamValidator`` against the operation's
-input shape (400) → resource and secret ARNs → the cluster gate (pause/resume) → the SQL layer, cut at the call
-limit. Every error leaves as ``errors.ApiError.wire`` sends it: JSON, never an empty body.
+input shape (400) → resource and secret ARNs → a statement of only comments (400) → the cluster gate
+(pause/resume) → the SQL layer, cut at the call limit. Every error leaves as ``errors.ApiError.wire`` sends it: JSON,
+never an empty body; every answer is valid JSON (a NaN double travels as the string "NaN"). ``listener`` bounds the
+connection threads and how long a slow client may take to send a request.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import base64
 import contextlib
 import itertools
 import json
-import socket
+import math
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -19,7 +22,7 @@ from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 
 import botocore.session
 from botocore.validate import ParamValidator
@@ -27,14 +30,18 @@ from botocore.validate import ParamValidator
 from aurora_sim import facts
 from aurora_sim.data_api import sql
 from aurora_sim.data_api.auth import KeyPair, verify
-from aurora_sim.data_api.errors import DEPRECATED_EXECUTE_SQL, FLAVOURS, ApiError, error_for
+from aurora_sim.data_api.errors import DEPRECATED_EXECUTE_SQL, FLAVOURS, ApiError, check_request, error_for
 from aurora_sim.data_api.gate import ClusterGate, check_time_scale
+from aurora_sim.data_api.listener import REQUEST_S, BoundedHTTPServer, DeadlineRequestHandler
+from aurora_sim.data_api.params import has_sql
 
 RESOURCE_ARN = "arn:aws:rds:us-east-1:123456789012:cluster:my_db_cluster"
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:my_secret"
 DATABASE = "mydb"
 MAX_BODY_BYTES = facts.DATA_API_REQUEST_LIMIT_BYTES
-SOCKET_TIMEOUT_S = 10.0  # per connection: a client that stops sending is dropped
+# What a restart keeps; the start-up banner, --help, the README and notebook 08 say the same.
+RESTART_NOTE = ("Nothing survives a restart: each start creates a fresh database holding the sample Customer table, "
+                "and stopping the endpoint discards it, with every table, row and open transaction.")
 CLOSE_WAIT_S = 5.0  # on exit, how long interrupted statements get to end before the database closes
 ROUTES = {
     "/Execute": "ExecuteStatement",
@@ -102,7 +109,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, flavour: str = "v1", auto_p
     """Run a local Data API endpoint for the ``with`` block, then stop it (always).
 
     Args:
-        flavour: ``v1`` (the 2019–21 service's errors) or ``v2`` (today's).
+        flavour: ``v1`` (an Aurora Serverless v1 cluster's Data API) or ``v2`` (an Aurora Serverless v2 cluster's).
         auto_pause_s: Idle seconds before the cluster pauses; ``None`` never pauses.
         resume_s: Seconds a resume takes; ``None`` draws each from ``scaling.resume_time_s``.
         time_scale: Divides the pause delay, resume time, 3-minute transaction idle limit and 45 s call limit.
@@ -120,7 +127,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, flavour: str = "v1", auto_p
     server = _Server((host, port), _Handler)  # binds now: a taken port fails before anything else starts
     owned, db = backend is None, backend
     try:
-        db = sql.Database(database=database) if owned else backend
+        db = sql.Database(database=database, flavour=flavour) if owned else backend
         gate = ClusterGate(flavour=flavour, auto_pause_s=auto_pause_s, resume_s=resume_s, time_scale=time_scale,
                            resource_arn=resource_arn, expire=db.expire_transaction,
                            open_transactions=db.open_transactions, seed=seed)
@@ -163,32 +170,10 @@ def _check_arguments(flavour: str, auto_pause_s: float | None, resume_s: float |
         raise ValueError(msg)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(BoundedHTTPServer):
+    """Bounded connection threads and request deadlines (``listener``), plus the app that answers."""
+
     app: _App | None = None
-
-    def __init__(self, address: tuple[str, int], handler: type) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def process_request(self, request: socket.socket, client_address: object) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: socket.socket) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def server_close(self) -> None:
-        super().server_close()
-        with self._connections_lock:  # kept-alive connections: end them now, not at their socket timeout
-            for connection in list(self._connections):
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
 
 
 class _App:
@@ -197,7 +182,7 @@ class _App:
     def __init__(self, endpoint: Endpoint, db: object, gate: ClusterGate) -> None:
         self.endpoint, self.db, self.gate = endpoint, db, gate
         self.validator = ParamValidator()
-        self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="data-api-sql")
+        self.executor = ThreadPoolExecutor(max_workers=sql.SQL_WORKERS, thread_name_prefix="data-api-sql")
         self.connection_ids = itertools.count(1001)
         self.pending: set[futures.Future] = set()
 
@@ -221,6 +206,8 @@ class _App:
             raise error_for("unknown_resource", self.endpoint.flavour, resource_arn=params["resourceArn"])
         if params["secretArn"] != self.endpoint.secret_arn:
             raise error_for("unknown_secret", self.endpoint.flavour, secret_arn=params["secretArn"])
+        check_request(operation, params, self.endpoint.flavour)
+        _check_not_blank(operation, params, self.endpoint.flavour)
         return self._run(operation, params)
 
     def _run(self, operation: str, params: dict) -> dict:
@@ -228,7 +215,7 @@ class _App:
         limit_s = self.gate.enter(transaction_id)
         connection_id = next(self.connection_ids)
         try:
-            future = self.executor.submit(_call, self.db, operation, params)
+            future = self.executor.submit(_call, self.db, operation, params, connection_id)
         except RuntimeError:  # the executor is shutting down with the server
             self.gate.leave(transaction_id)
             raise ApiError("ServiceUnavailableError", "The endpoint is shutting down.") from None
@@ -237,18 +224,22 @@ class _App:
         try:
             result = future.result(timeout=max(limit_s, 0.0))
         except FutureTimeout:
-            if not params.get("continueAfterTimeout") and hasattr(self.db, "interrupt"):
-                # AWS stops the statement when the call times out unless continueAfterTimeout is set. DuckDB can
-                # only interrupt every running statement at once: a concurrent one is cancelled too.
-                self.db.interrupt()
+            if not params.get("continueAfterTimeout") and hasattr(self.db, "cancel"):
+                # AWS stops the statement when the call times out unless continueAfterTimeout is set: this call's
+                # statement only, on its own connection.
+                self.db.cancel(connection_id)
             raise error_for("timeout", self.endpoint.flavour, connection_id=connection_id) from None
         except sql.TransactionNotFound as exc:
             self.gate.ended(exc.transaction_id)
-            raise error_for("bad_request", self.endpoint.flavour, message=str(exc)) from None
+            raise error_for("transaction_not_found", self.endpoint.flavour, transaction_id=exc.transaction_id) from None
         except sql.SqlError as exc:
             raise error_for("sql", self.endpoint.flavour, message=str(exc)) from None
-        except (sql.RequestError, sql.ResultTooLarge) as exc:
+        except sql.RequestError as exc:
             raise error_for("bad_request", self.endpoint.flavour, message=exc.message) from None
+        except sql.ResultTooLarge as exc:
+            raise error_for("result_too_large", self.endpoint.flavour, message=exc.message) from None
+        except sql.UnsupportedResult as exc:
+            raise error_for("unsupported_result", self.endpoint.flavour, message=exc.message) from None
         if operation == "BeginTransaction":
             self.gate.began(result["transactionId"])
         elif operation in ("CommitTransaction", "RollbackTransaction"):
@@ -256,21 +247,28 @@ class _App:
         return result
 
 
-def _call(db: object, operation: str, params: dict) -> dict:
+def _call(db: object, operation: str, params: dict, call_id: int) -> dict:
     database, transaction_id = params.get("database"), params.get("transactionId")
     if operation == "ExecuteStatement":
         return db.execute(params["sql"], params.get("parameters"), database=database, transaction_id=transaction_id,
                           include_result_metadata=params.get("includeResultMetadata", False),
                           format_records_as=params.get("formatRecordsAs"),
-                          result_set_options=params.get("resultSetOptions"))
+                          result_set_options=params.get("resultSetOptions"), call_id=call_id)
     if operation == "BatchExecuteStatement":
         return db.batch_execute(params["sql"], params.get("parameterSets") or [], database=database,
-                                transaction_id=transaction_id)
+                                transaction_id=transaction_id, call_id=call_id)
     if operation == "BeginTransaction":
         return {"transactionId": db.begin(database=database)}
     if operation == "CommitTransaction":
         return db.commit(transaction_id)
     return db.rollback(transaction_id)
+
+
+def _check_not_blank(operation: str, params: dict, flavour: str) -> None:
+    """A statement of only blanks and comments (``-- nothing``, ``/* x */``) is refused as an empty one, before it
+    reaches the database, whatever the backend makes of it (issue 12: it once answered 500 IndexError)."""
+    if operation in ("ExecuteStatement", "BatchExecuteStatement") and not has_sql(params["sql"]):
+        raise error_for("sql", flavour, message=str(sql.SqlError("syntax error: the statement is empty", "42601")))
 
 
 def _reject_constant(name: str) -> None:
@@ -285,24 +283,78 @@ def _parse(body: bytes) -> object:
         raise ApiError("BadRequestException", message) from None
 
 
+def _check_single(name: str, headers: Message, code: str, rule: str) -> None:
+    count = len(headers.get_all(name) or [])
+    if count > 1:
+        raise ApiError(code, f"The request carries {count} {name} headers; {rule}.")
+
+
 def _json_default(value: object) -> object:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return base64.b64encode(bytes(value)).decode("ascii")
     return str(value)
 
 
-class _Handler(BaseHTTPRequestHandler):
+# AWS's JSON protocols send a double that is not a number as the string "NaN", "Infinity" or "-Infinity" (JSON has
+# no such number; botocore's rest-json parser reads a double with float(), so boto3 still returns float("nan")). A
+# bare NaN token outside a string would make the body invalid JSON.
+_STRING_OR_NON_FINITE = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+
+
+def response_json(result: dict) -> bytes:
+    """The answer's body: valid JSON even when a double is NaN or infinite, in ``records`` or ``formattedRecords``.
+
+    Example:
+        >>> body = response_json({"records": [[{"doubleValue": float("nan")}]],
+        ...                       "formattedRecords": '[{"d":-Infinity}]'})
+        >>> json.loads(body)
+        {'records': [[{'doubleValue': 'NaN'}]], 'formattedRecords': '[{"d":"-Infinity"}]'}
+    """
+    formatted = result.get("formattedRecords")
+    if isinstance(formatted, str) and ("NaN" in formatted or "Infinity" in formatted):
+        result = {**result, "formattedRecords": _quote_non_finite(formatted)}
+    try:
+        return json.dumps(result, default=_json_default, allow_nan=False).encode("utf-8")
+    except ValueError:  # a NaN or infinite float somewhere: the slow path, only then
+        return json.dumps(_finite(result), default=_json_default, allow_nan=False).encode("utf-8")
+
+
+def _quote_non_finite(text: str) -> str:
+    """Quote the bare NaN/Infinity tokens of a JSON text, leaving strings that contain those words alone."""
+    return _STRING_OR_NON_FINITE.sub(lambda match: f'"{match[1]}"' if match[1] else match[0], text)
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def signing_headers(message: Message) -> dict[str, str]:
+    """The request's headers by lower-case name, a repeated one's values joined with commas as SigV4's canonical
+    request joins them (so a signature over one value does not cover a second, smuggled one).
+
+    Example:
+        >>> message = Message()
+        >>> message["X-Amz-Date"], message["x-amz-date"] = "a", "b"
+        >>> signing_headers(message)
+        {'x-amz-date': 'a,b'}
+    """
+    joined: dict[str, str] = {}
+    for name, value in message.items():
+        key = name.lower()
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    return joined
+
+
+class _Handler(DeadlineRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "aurora-sim-data-api"
-    timeout = SOCKET_TIMEOUT_S
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass  # quiet: a notebook cell should not fill with access logs
 
     def do_POST(self) -> None:  # http.server's naming
         self._dispatch()
@@ -314,6 +366,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:  # a HEAD answer carries no body: headers only
         status, headers, _ = self._route_error("HEAD").wire()
+        self.send_answer_timeout()
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -345,20 +398,22 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_error(error, request_id)
         try:
             body = self._read_body()
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            result = self.server.app.handle(ROUTES[self.path.split("?", 1)[0]], self.path, headers, body)
+            _check_single("Authorization", self.headers, "InvalidSignatureException",
+                          "a signed request carries exactly one (SigV4)")
+            result = self.server.app.handle(ROUTES[self.path.split("?", 1)[0]], self.path,
+                                            signing_headers(self.headers), body)
         except ApiError as exc:
             return self._send_error(exc, request_id)
         except Exception as exc:  # a bug answers 500 with a body, never a dropped connection
             return self._send_error(ApiError("InternalServerErrorException", f"{type(exc).__name__}: {exc}"),
                                     request_id)
-        payload = json.dumps(result, default=_json_default).encode("utf-8")
-        self._send(200, {"Content-Type": "application/json", "x-amzn-RequestId": request_id}, payload)
+        self._send(200, {"Content-Type": "application/json", "x-amzn-RequestId": request_id}, response_json(result))
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() not in ("", "identity"):
             self.close_connection = True
             raise ApiError("LengthRequiredException", "A Content-Length header is required (no chunked bodies)")
+        _check_single("Content-Length", self.headers, "BadRequestException", "a request carries at most one")
         raw = self.headers.get("Content-Length", "0").strip()
         if not raw.isdigit():
             self.close_connection = True
@@ -368,7 +423,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise ApiError("RequestEntityTooLargeException",
                            f"Request body of {length} bytes exceeds the {MAX_BODY_BYTES} byte (4 MiB) limit")
-        body = self.rfile.read(length)
+        try:
+            body = self.rfile.read(length)
+        except OSError:  # the client stalled (RequestTimedOut) or left mid-body: answer, then close
+            self.close_connection = True
+            raise ApiError("BadRequestException", f"Request body of {length} bytes did not arrive within "
+                           f"{REQUEST_S:g} s of the request's first byte") from None
         if len(body) != length:
             self.close_connection = True
             raise ApiError("BadRequestException", f"Request body ended after {len(body)} of {length} bytes")
@@ -380,6 +440,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
         try:
+            self.send_answer_timeout()
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)

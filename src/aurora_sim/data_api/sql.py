@@ -1,89 +1,73 @@
-"""The SQL layer behind the local Data API: an in-memory DuckDB with a `Customer` table, typed results, transactions.
+"""The SQL layer behind the local Data API: one endpoint's database on the workbook's real PostgreSQL.
 
-`Database.execute` answers with the members of an ExecuteStatement response (botocore rds-data 2018-08-01):
-`records` of typed `Field` values (or `formattedRecords`), `columnMetadata`, `numberOfRecordsUpdated`. DuckDB's
-errors come back in the PostgreSQL form Aurora PostgreSQL uses, `ERROR: <message>; SQLState: <code>`.
+``Database`` answers with the members of the rds-data 2018-08-01 responses (botocore's model). Its SQL runs on the
+shared PostgreSQL (``aurora_sim.realdb``) in a database of its own (``provision``), through a small pool of psycopg
+connections as the secret's ordinary user. Outside a transaction every call borrows a connection (and leaves it
+reset); ``BeginTransaction`` pins one connection to the transaction ID until commit, rollback or expiry. A call cut
+at the Data API's limit is cancelled on its own connection only (``cancel``), so other calls never notice.
 
-Each transaction is its own DuckDB connection holding a `BEGIN`. DuckDB uses optimistic concurrency control: when
-two open transactions update the same row, the second update fails at once with a conflict (SQLState 40001)
-where MySQL or PostgreSQL would make it wait for the first transaction's lock.
+Results and their ``columnMetadata`` come from PostgreSQL's description of each result (``results``); errors are
+PostgreSQL's own, in the form the Data API sends them: ``ERROR: <message>`` with pgJDBC's ``Detail:``, ``Hint:``,
+``Position:`` and ``Where:`` lines, then ``; SQLState: <code>``.
 """
 
 from __future__ import annotations
 
-import base64
-import csv
-import datetime as dt
-import io
-import json
 import re
 import secrets
 import threading
 import time
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from importlib import resources
 
-import duckdb
+import psycopg
+from psycopg import RawCursor
+from psycopg.types.numeric import Int8Dumper
+from psycopg.types.string import StrDumperVarchar, TextLoader
+from psycopg_pool import ConnectionPool
 
-from .. import facts
+from ..realdb.startup import CONNECT_TIMEOUT_S, shared_server
 from . import params
+from .catalog import Catalog
 from .params import RequestError
-
-__all__ = ["Database", "RequestError", "ResultTooLarge", "SqlError", "TransactionNotFound"]
-
-# Data API limits (DOC: UG data-api.md; API: botocore rds-data BatchExecuteStatement).
-RESULT_LIMIT_BYTES = facts.DATA_API_RESPONSE_LIMIT_BYTES
-ROW_LIMIT_BYTES = facts.DATA_API_ROW_LIMIT_BYTES
-JSON_RESULT_LIMIT_BYTES = facts.DATA_API_JSON_RESULT_LIMIT_BYTES
-_FETCH_ROWS = 1000
-
-CUSTOMER_DDL = """CREATE TABLE Customer (
-    id INTEGER PRIMARY KEY,
-    name VARCHAR NOT NULL,
-    email VARCHAR,
-    balance DECIMAL(10, 2) NOT NULL,
-    signup_date DATE NOT NULL
-)"""
-
-# DuckDB exception class → PostgreSQL SQLSTATE; anything else is XX000 (internal_error). Constraint errors are
-# class 23 (see _CONSTRAINTS); transaction errors 40001 for a conflict, 25P02 once aborted, else 25000.
-_SQLSTATES = (
-    (duckdb.ParserException, "42601"),
-    (duckdb.CatalogException, "42P01"),
-    (duckdb.ConversionException, "22P02"),
-    (duckdb.InterruptException, "57014"),
+from .provision import EndpointDatabase
+from .results import (
+    JSON_RESULT_LIMIT_BYTES,
+    TEXT_LOADED,
+    Column,
+    ResultShape,
+    ResultTooLarge,
+    UnsupportedResult,
+    check_sizes,
+    formatted,
 )
-# Constraint Error text → PostgreSQL's class 23 code; a key violation (and anything else) is 23505.
-_CONSTRAINTS = (("NOT NULL", "23502"), ("CHECK constraint", "23514"), ("foreign key", "23503"))
-_DUCKDB_PREFIX = re.compile(r"^[A-Za-z ]*Error: ")
-_CHANGING = ("INSERT", "UPDATE", "DELETE", "MERGE_INTO")  # DuckDB StatementType names
-_QUERIES = ("SELECT", "EXPLAIN", "PRAGMA", "CALL", "EXECUTE", "RELATION")
+
+__all__ = ["Database", "RequestError", "ResultTooLarge", "SqlError", "TransactionNotFound", "UnsupportedResult"]
+
+SECRET_USER, SECRET_PASSWORD = "admin", "local-data-api-example"
+SQL_WORKERS = 16  # calls the endpoint runs at once (server.py's executor)
+MAX_OPEN_TRANSACTIONS = 32  # this local endpoint's own limit; AWS documents none
+# A pinned transaction holds a connection between its calls, so the pool keeps one per possible transaction on top
+# of one per worker: a worker then always finds a connection, and a transaction's COMMIT always finds a worker.
+# (With fewer, workers blocked waiting for connections held by open transactions whose COMMITs waited for workers.)
+POOL_MAX_CONNECTIONS = SQL_WORKERS + MAX_OPEN_TRANSACTIONS
+_POOL_WAIT_S = 60  # longer than the 45 s call limit: a call waiting for a connection is cut by the limit first
+_FETCH_ROWS = 1000
+_DML = re.compile(r"^(INSERT|UPDATE|DELETE|MERGE)\b")
 
 
 class SqlError(Exception):
-    """An error the database raised, in the PostgreSQL form: `ERROR: <message>; SQLState: <code>`.
+    """An error the database raised, in the Data API's form: ``ERROR: <message>[ detail lines]; SQLState: <code>``.
 
     Example:
-        >>> str(SqlError('relation "nope" does not exist', "42P01"))
-        'ERROR: relation "nope" does not exist; SQLState: 42P01'
+        >>> str(SqlError('relation "nope" does not exist', "42P01", details="\\n  Position: 15"))
+        'ERROR: relation "nope" does not exist\\n  Position: 15; SQLState: 42P01'
     """
 
-    def __init__(self, message: str, sqlstate: str) -> None:
-        self.message, self.sqlstate = message, sqlstate
-        super().__init__(f"ERROR: {message}; SQLState: {sqlstate}")
-
-
-class ResultTooLarge(Exception):
-    """A result over the Data API's size limits (1 MiB a response, 64 KB a row; 10 MB as formattedRecords).
-
-    Example:
-        >>> ResultTooLarge("Packet for query is too large").message
-        'Packet for query is too large'
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, sqlstate: str, *, details: str = "", severity: str | None = "ERROR") -> None:
+        self.message, self.sqlstate, self.details = message, sqlstate, details
+        prefix = f"{severity}: " if severity else ""
+        super().__init__(f"{prefix}{message}{details}; SQLState: {sqlstate}")
 
 
 class TransactionNotFound(Exception):
@@ -100,195 +84,49 @@ class TransactionNotFound(Exception):
         super().__init__(self.message)
 
 
-def sql_error(error: duckdb.Error) -> SqlError:
-    """Map a DuckDB error to PostgreSQL's form: the first line of its text, with a SQLSTATE for its class.
+def sql_error(error: psycopg.Error) -> SqlError:
+    """PostgreSQL's error as pgJDBC prints it (message, then Detail, Hint, Position and Where lines).
 
     Example:
-        >>> str(sql_error(duckdb.ParserException('Parser Error: syntax error at or near "SELEC"\\n\\nLINE 1: ...')))
-        'ERROR: syntax error at or near "SELEC"; SQLState: 42601'
+        >>> str(sql_error(psycopg.errors.UndefinedTable('relation "nope" does not exist')))
+        'ERROR: relation "nope" does not exist; SQLState: 42P01'
     """
-    text = str(error).strip()
-    message = _DUCKDB_PREFIX.sub("", text.splitlines()[0] if text else type(error).__name__)
-    if isinstance(error, duckdb.TransactionException):
-        if "conflict" in text.lower():
-            return SqlError(message, "40001")
-        return SqlError(message, "25P02" if "aborted" in text else "25000")
-    if isinstance(error, duckdb.ConstraintException):
-        constraint = next((code for word, code in _CONSTRAINTS if word in text), "23505")
-        return SqlError(message, constraint)
-    sqlstate = next((code for kind, code in _SQLSTATES if isinstance(error, kind)), "XX000")
-    return SqlError(message, sqlstate)
-
-
-# DuckDB type id → (JDBC type code, PostgreSQL type name as pgJDBC reports it, precision, signed, value kind).
-_TYPES = {
-    "boolean": (16, "bool", 1, False, "boolean"),
-    "tinyint": (-6, "int2", 3, True, "long"),
-    "smallint": (5, "int2", 5, True, "long"),
-    "integer": (4, "int4", 10, True, "long"),
-    "bigint": (-5, "int8", 19, True, "bigint"),
-    "hugeint": (2, "numeric", 39, True, "bigint"),
-    "utinyint": (5, "int2", 3, False, "long"),
-    "usmallint": (4, "int4", 5, False, "long"),
-    "uinteger": (-5, "int8", 10, False, "long"),
-    "ubigint": (2, "numeric", 20, False, "bigint"),
-    "uhugeint": (2, "numeric", 39, False, "bigint"),
-    "float": (7, "float4", 8, True, "double"),
-    "double": (8, "float8", 17, True, "double"),
-    "decimal": (3, "numeric", 38, True, "decimal"),
-    "varchar": (12, "varchar", 2147483647, False, "string"),
-    "date": (91, "date", 13, False, "date"),
-    "time": (92, "time", 15, False, "time"),
-    "time with time zone": (2013, "timetz", 21, False, "time"),
-    "timestamp": (93, "timestamp", 29, False, "timestamp"),
-    "timestamp_s": (93, "timestamp", 29, False, "timestamp"),
-    "timestamp_ms": (93, "timestamp", 29, False, "timestamp"),
-    "timestamp_ns": (93, "timestamp", 29, False, "timestamp"),
-    "timestamp with time zone": (2014, "timestamptz", 35, False, "timestamptz"),
-    "blob": (-2, "bytea", 2147483647, False, "blob"),
-    "uuid": (1111, "uuid", 36, False, "string"),
-    "null": (0, "unknown", 0, False, "string"),
-}
-_OTHER = (1111, None, 2147483647, False, "string")  # interval, struct, map, enum…: sent as text
-_ARRAY_MEMBERS = {"boolean": "booleanValues", "long": "longValues", "double": "doubleValues"}
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1  # a Java long
-
-
-@dataclass(frozen=True)
-class ResultShape:
-    """How results are typed, from ExecuteStatement's `resultSetOptions`.
-
-    DECIMAL is a stringValue unless `decimalReturnType` is DOUBLE_OR_LONG (then longValue at scale 0, else
-    doubleValue); BIGINT is a longValue unless `longReturnType` is STRING. Dates and times are strings
-    ("2021-03-04", "12:00:00", "2021-03-04 12:00:00"; TIMESTAMP WITH TIME ZONE in UTC); BLOB is base64 text.
-
-    Example:
-        >>> ResultShape.from_options({"decimalReturnType": "DOUBLE_OR_LONG"}).decimal_return_type
-        'DOUBLE_OR_LONG'
-    """
-
-    decimal_return_type: str = "STRING"
-    long_return_type: str = "LONG"
-
-    @classmethod
-    def from_options(cls, options: dict | None) -> ResultShape:
-        options = dict(options or {})
-        allowed = {"decimalReturnType": ("STRING", "DOUBLE_OR_LONG"), "longReturnType": ("STRING", "LONG")}
-        for key, value in options.items():
-            if key not in allowed or value not in allowed[key]:
-                msg = f"resultSetOptions {key}={value!r} is not allowed; allowed: {allowed}"
-                raise RequestError(msg)
-        return cls(options.get("decimalReturnType", "STRING"), options.get("longReturnType", "LONG"))
-
-    def records(self, description: list, rows: list[tuple]) -> list[list[dict]]:
-        """Rows as lists of `Field` dicts."""
-        types = [column[1] for column in description]
-        return [[self.field(kind, value) for kind, value in zip(types, row, strict=True)] for row in rows]
-
-    def field(self, duckdb_type, value) -> dict:
-        """One value as a `Field`: `{"isNull": True}` or the one member its type maps to."""
-        if value is None:
-            return {"isNull": True}
-        kind = _TYPES.get(duckdb_type.id, _OTHER)[4]
-        if duckdb_type.id in ("list", "array"):
-            return {"arrayValue": self._array(dict(duckdb_type.children)["child"], value)}
-        if kind == "boolean":
-            return {"booleanValue": bool(value)}
-        if kind == "long" or (kind == "bigint" and self.long_return_type == "LONG" and _LONG_MIN <= value <= _LONG_MAX):
-            return {"longValue": int(value)}
-        if kind == "double":
-            return {"doubleValue": float(value)}
-        if kind == "decimal" and self.decimal_return_type == "DOUBLE_OR_LONG":
-            if dict(duckdb_type.children)["scale"] == 0 and _LONG_MIN <= value <= _LONG_MAX:
-                return {"longValue": int(value)}
-            return {"doubleValue": float(value)}
-        if kind == "blob":
-            return {"blobValue": base64.b64encode(bytes(value)).decode("ascii")}
-        return {"stringValue": _text(kind, value)}
-
-    def _array(self, child_type, values) -> dict:
-        """An `ArrayValue`: booleanValues, longValues, doubleValues or stringValues, or arrayValues if nested."""
-        if child_type.id in ("list", "array"):
-            return {"arrayValues": [None if v is None else self._array(dict(child_type.children)["child"], v)
-                                    for v in values]}
-        fields = [self.field(child_type, value) for value in values]
-        member = next((_ARRAY_MEMBERS[k] for k in _ARRAY_MEMBERS
-                       if all(k + "Value" in f or "isNull" in f for f in fields)), "stringValues")
-        if member == "stringValues":
-            return {member: [None if "isNull" in f else str(to_json_value(f)) for f in fields]}
-        return {member: [None if "isNull" in f else next(iter(f.values())) for f in fields]}
-
-    def column_metadata(self, description: list) -> list[dict]:
-        """`ColumnMetadata` for each column. DuckDB does not say which table a column came from, so every column
-        is reported nullable (1) with empty schemaName and tableName, as JDBC drivers report expressions."""
-        return [_column_metadata(name, duckdb_type) for name, duckdb_type, *_ in description]
-
-
-def _column_metadata(name: str, duckdb_type) -> dict:
-    code, type_name, precision, signed, kind = _TYPES.get(duckdb_type.id, _OTHER)
-    scale = 0
-    base = 0
-    if duckdb_type.id == "decimal":
-        precision, scale = (dict(duckdb_type.children)[key] for key in ("precision", "scale"))
-    if duckdb_type.id in ("list", "array"):
-        child = dict(duckdb_type.children)["child"]
-        child_code, child_name, *_ = _TYPES.get(child.id, _OTHER)
-        code, type_name, base = 2003, "_" + (child_name or str(child).lower()), child_code
-    if type_name is None:
-        type_name = "json" if str(duckdb_type) == "JSON" else str(duckdb_type).lower()
-    return {"name": name, "label": name, "type": code, "typeName": type_name, "schemaName": "", "tableName": "",
-            "isAutoIncrement": False, "isSigned": signed, "isCurrency": False,
-            "isCaseSensitive": kind == "string", "nullable": 1, "precision": precision, "scale": scale,
-            "arrayBaseColumnType": base}
-
-
-def _text(kind: str, value) -> str:
-    if kind == "timestamptz" and isinstance(value, dt.datetime):
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        kind = "timestamp"
-    if kind == "timestamp" and isinstance(value, dt.datetime):
-        return _trim_fraction(value.isoformat(sep=" "))
-    if kind == "time" and isinstance(value, dt.time):
-        return _trim_fraction(value.isoformat())
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def _trim_fraction(text: str) -> str:
-    """'12:00:01.500000' → '12:00:01.5'; '12:00:00.000000+01:00' → '12:00:00+01:00'."""
-    return re.sub(r"\.(\d*?)0+(?=$|[+-])", lambda m: "." + m.group(1) if m.group(1) else "", text)
-
-
-def to_json_value(field_value: dict):
-    """The plain JSON value of a `Field`, as `formattedRecords` shows it.
-
-    Example:
-        >>> to_json_value({"stringValue": "120.50"}), to_json_value({"isNull": True})
-        ('120.50', None)
-    """
-    member, value = next(iter(field_value.items()))
-    if member == "isNull":
-        return None
-    if member == "arrayValue":
-        inner_member, inner = next(iter(value.items()))
-        if inner_member == "arrayValues":
-            return [None if v is None else to_json_value({"arrayValue": v}) for v in inner]
-        return inner
-    return value
+    diag = error.diag
+    sqlstate = getattr(error, "sqlstate", None) or diag.sqlstate or "08006"
+    message = diag.message_primary or (str(error).strip().splitlines() or [type(error).__name__])[0]
+    lines = [(label, value) for label, value in (("Detail", diag.message_detail), ("Hint", diag.message_hint),
+                                                 ("Position", diag.statement_position), ("Where", diag.context))
+             if value]
+    details = "".join(f"\n  {label}: {value.strip()}" for label, value in lines)
+    return SqlError(message, sqlstate, details=details, severity=diag.severity_nonlocalized or "ERROR")
 
 
 @dataclass(eq=False)
 class _Transaction:
-    connection: duckdb.DuckDBPyConnection
+    connection: psycopg.Connection
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class Database:
-    """An in-memory DuckDB database named `database`, holding `Customer` (loaded from the packaged CSV).
+@dataclass
+class _Result:
+    """What one statement gave: its columns (None: no rows), the rows, and the rows it changed."""
 
-    Safe to call from several threads: statements outside a transaction each get their own DuckDB connection;
-    calls for one transaction take turns.
+    columns: list[Column] | None
+    rows: list[tuple]
+    updated: int
+    returning: bool
+
+
+class Database:
+    """One endpoint's database on the shared PostgreSQL, holding ``Customer`` (loaded from the packaged CSV).
+
+    Args:
+        database: The name the Data API calls it (the server's real name adds the process id and a counter).
+        flavour: ``v1`` or ``v2``: decides ``generatedFields`` in batches and which result types are refused.
+        admin_dsn: A superuser connection string; default: the shared server's (``realdb.shared_server()``).
+
+    Raises:
+        RuntimeError: No PostgreSQL is available (the message says why and how to fix it).
 
     Example:
         >>> db = Database()
@@ -297,15 +135,32 @@ class Database:
         >>> db.close()
     """
 
-    def __init__(self, *, database: str = "mydb") -> None:
-        self.database = database
-        self._connection = duckdb.connect(":memory:")
-        self._connection.execute("SET GLOBAL TimeZone = 'UTC'")
+    def __init__(self, *, database: str = "mydb", flavour: str = "v1", admin_dsn: str | None = None,
+                 user: str = SECRET_USER, password: str = SECRET_PASSWORD) -> None:
+        if admin_dsn is None:
+            server = shared_server()
+            if not server.available:
+                msg = f"the local Data API needs PostgreSQL: {server.reason}"
+                raise RuntimeError(msg)
+            admin_dsn = server.dsn
+        self.database, self.flavour = database, flavour
+        self.endpoint_db = EndpointDatabase.create(admin_dsn, database=database, user=user, password=password)
         self._lock = threading.Lock()
         self._transactions: dict[str, _Transaction] = {}
-        self._running: set[duckdb.DuckDBPyConnection] = set()
+        self._beginning = 0  # begin() calls between the limit check and their registration
+        self._running: dict[object, psycopg.Connection] = {}
         self._closed = False
-        _load_customers(self._connection)
+        self._catalog = Catalog()
+        try:
+            self._pool = ConnectionPool(self.endpoint_db.conninfo, min_size=1, max_size=POOL_MAX_CONNECTIONS,
+                                        kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S,
+                                                "application_name": "aurora_sim.data_api"},
+                                        configure=_configure, reset=_reset, timeout=_POOL_WAIT_S, open=True,
+                                        name=f"data-api-{self.endpoint_db.name}")
+            self._pool.wait(timeout=CONNECT_TIMEOUT_S * 2)
+        except BaseException:
+            self.endpoint_db.drop()
+            raise
 
     def __repr__(self) -> str:
         return f"Database(database={self.database!r}, open_transactions={self.open_transactions()})"
@@ -314,21 +169,25 @@ class Database:
 
     def execute(self, sql: str, parameters: list[dict] | None = None, *, database: str | None = None,
                 transaction_id: str | None = None, include_result_metadata: bool = False,
-                format_records_as: str | None = None, result_set_options: dict | None = None) -> dict:
-        """Run SQL (one or more `;`-separated statements) and return the ExecuteStatement response members.
+                format_records_as: str | None = None, result_set_options: dict | None = None,
+                call_id: object = None) -> dict:
+        """Run SQL and return the ExecuteStatement response members.
+
+        Several `;`-separated statements all run (together, when outside a transaction) and the first one's result
+        is returned: "For Aurora PostgreSQL, multistatements return only the first query response" (Aurora
+        Serverless v1; v2 refuses them before they get here).
 
         Returns:
             `records` (rows of `Field` dicts) for a statement that returns rows, or `formattedRecords` (a JSON array
             of objects) when `format_records_as="JSON"`; `columnMetadata` when `include_result_metadata` (never
-            with JSON); `numberOfRecordsUpdated`: rows changed by INSERT/UPDATE/DELETE, 0 otherwise. No
-            `generatedFields`: use RETURNING, as on Aurora PostgreSQL. With several statements, the last one's
-            result is returned; outside a transaction each statement commits on its own.
+            with JSON); `numberOfRecordsUpdated`. No `generatedFields`: Aurora PostgreSQL answers RETURNING instead.
 
         Raises:
             RequestError: A bad parameter, format or option (see `params.bind`).
-            SqlError: The database refused the statement, or `database` does not exist (3D000).
+            SqlError: PostgreSQL refused the statement, or `database` does not exist (3D000).
             TransactionNotFound: `transaction_id` is unknown, ended or expired.
             ResultTooLarge: A row over 64 KB or a result over 1 MiB (10 MB as JSON).
+            UnsupportedResult: (v2) a geometric or monetary value, or a nested array.
 
         Example:
             >>> db = Database()
@@ -338,7 +197,7 @@ class Database:
             '[{"balance":"121.50"}]'
             >>> db.close()
         """
-        shape = ResultShape.from_options(result_set_options)
+        shape = ResultShape.from_options(result_set_options, self.flavour)
         if format_records_as not in (None, "NONE", "JSON"):
             msg = f"formatRecordsAs={format_records_as!r} must be one of ('NONE', 'JSON')"
             raise RequestError(msg)
@@ -346,52 +205,53 @@ class Database:
         if not statements:
             raise SqlError("syntax error: the statement is empty", "42601")
         with self._session(database, transaction_id) as connection:
-            for translated, values in statements[:-1]:
-                self._run(connection, translated, values)
-            translated, values = statements[-1]
-            kind, description, rows = self._run(connection, translated, values)
-        return _response(kind, translated, description, rows, shape, include_result_metadata,
-                         as_json=format_records_as == "JSON")
+            together = transaction_id is None and len(statements) > 1
+            with self._maybe_transaction(connection, together):
+                first = self._run(connection, *statements[0], call_id=call_id)
+                for statement, values in statements[1:]:
+                    self._run(connection, statement, values, call_id=call_id)
+            if first.columns is not None and include_result_metadata and format_records_as != "JSON":
+                first.columns = self._catalog.with_sources(connection, first.columns)
+        return _response(first, shape, include_result_metadata, as_json=format_records_as == "JSON")
 
     def batch_execute(self, sql: str, parameter_sets: list[list[dict]] | None, *, database: str | None = None,
-                      transaction_id: str | None = None) -> dict:
-        """Run one statement once per parameter set; `{"updateResults": [{}, …]}`, one entry per set.
+                      transaction_id: str | None = None, call_id: object = None) -> dict:
+        """Run one statement once per parameter set: ``{"updateResults": [{"generatedFields": […]}, …]}``.
 
-        Outside a transaction the whole batch commits together or not at all. With no parameter sets the
-        statement runs once and `updateResults` is empty.
+        "The SQL statement is executed as many times as the number of parameter sets provided" (API reference): no
+        parameter sets, no run. Outside a transaction the whole batch commits together or not at all. Each entry's
+        ``generatedFields`` holds the row a ``RETURNING`` clause gave (Aurora Serverless v1; v2 leaves it empty
+        for PostgreSQL, UG data-api.differences).
 
         Raises:
-            RequestError: A bad parameter (a batch has no fixed number of parameter sets; the HTTP layer caps its size).
-            SqlError, TransactionNotFound: As for `execute`.
+            RequestError, SqlError, TransactionNotFound: As for `execute`.
 
         Example:
             >>> db = Database()
-            >>> db.batch_execute("DELETE FROM Customer WHERE id = :id",
+            >>> db.batch_execute("DELETE FROM Customer WHERE id = :id RETURNING id",
             ...                  [[{"name": "id", "value": {"longValue": i}}] for i in (1, 2)])
-            {'updateResults': [{}, {}]}
+            {'updateResults': [{'generatedFields': [{'longValue': 1}]}, {'generatedFields': [{'longValue': 2}]}]}
             >>> db.close()
         """
         # No cap on the number of sets: "There isn't a fixed upper limit" (UG data-api.md); the 4 MiB request
         # limit the HTTP layer enforces bounds a batch.
-        sets = parameter_sets or []
-        bound = [params.bind(sql, parameter_set) for parameter_set in sets] or [params.bind(sql, [])]
-        with self._session(database, transaction_id) as connection:
-            own_transaction = transaction_id is None
-            if own_transaction:
-                connection.execute("BEGIN TRANSACTION")
-            try:
-                for translated, values in bound:
-                    self._run(connection, translated, values)
-                if own_transaction:
-                    connection.execute("COMMIT")
-            except duckdb.Error as error:
-                raise sql_error(error) from None
-        return {"updateResults": [{} for _ in sets]}
+        bound = [params.bind(sql, parameter_set) for parameter_set in parameter_sets or []]
+        shape = ResultShape(flavour=self.flavour)
+        results = []
+        with self._session(database, transaction_id) as connection, \
+                self._maybe_transaction(connection, transaction_id is None and bool(bound)):
+            for statement, values in bound:
+                result = self._run(connection, statement, values, call_id=call_id)
+                generated = []
+                if result.columns is not None and result.rows and self.flavour == "v1":
+                    generated = shape.records(result.columns, result.rows[:1])[0]
+                results.append({"generatedFields": generated})
+        return {"updateResults": results}
 
     # BeginTransaction / CommitTransaction / RollbackTransaction
 
     def begin(self, *, database: str | None = None) -> str:
-        """Open a transaction on its own connection and return its id (an opaque string).
+        """Open a transaction on a connection of its own and return its id (an opaque string).
 
         Example:
             >>> db = Database()
@@ -401,41 +261,51 @@ class Database:
             >>> db.close()
         """
         self._check_database(database)
-        with self._lock:
-            self._check_open()
-            connection = self._connection.cursor()
-            connection.execute("BEGIN TRANSACTION")
+        self._check_open()
+        with self._lock:  # count the transactions being begun too, so that racing begins cannot pass the limit
+            if len(self._transactions) + self._beginning >= MAX_OPEN_TRANSACTIONS:
+                msg = (f"this local endpoint holds at most {MAX_OPEN_TRANSACTIONS} open transactions; commit or "
+                       "roll back one first (AWS documents no such limit)")
+                raise RequestError(msg)
+            self._beginning += 1
+        try:
+            connection = self._pool.getconn()
+            try:
+                connection.execute("BEGIN")
+            except psycopg.Error as error:
+                self._pool.putconn(connection)
+                raise sql_error(error) from None
             transaction_id = secrets.token_urlsafe(48)
-            self._transactions[transaction_id] = _Transaction(connection)
+            with self._lock:
+                self._transactions[transaction_id] = _Transaction(connection)
+        finally:
+            with self._lock:
+                self._beginning -= 1
         return transaction_id
 
     def commit(self, transaction_id: str) -> dict:
-        """Commit and end the transaction: `{"transactionStatus": "Transaction Committed"}`.
+        """Commit and end the transaction: ``{"transactionStatus": "Transaction Committed"}``.
 
         Raises:
             TransactionNotFound: The id is unknown, ended or expired.
-            SqlError: The commit conflicted (40001), or an earlier statement failed, so the transaction was rolled
-                back instead (25P02). Either way the transaction has ended.
+            SqlError: An earlier statement failed, so PostgreSQL rolled the transaction back instead (25P02, with
+                pgJDBC's text), or the commit itself failed. Either way the transaction has ended.
         """
         transaction = self._take(transaction_id)
         with transaction.lock:
             try:
-                transaction.connection.execute("SELECT 1")  # fails if an earlier statement aborted the transaction
-            except duckdb.TransactionException as error:
-                transaction.connection.close()
-                cause = sql_error(error)
-                msg = f"The database returned ROLLBACK, so the transaction cannot be committed. Cause: {cause.message}"
-                raise SqlError(msg, "25P02") from None
-            try:
-                transaction.connection.execute("COMMIT")
-            except duckdb.Error as error:
+                status = transaction.connection.execute("COMMIT").statusmessage
+            except psycopg.Error as error:
                 raise sql_error(error) from None
             finally:
-                transaction.connection.close()
+                self._pool.putconn(transaction.connection)
+        if status == "ROLLBACK":
+            raise SqlError("The database returned ROLLBACK, so the transaction cannot be committed.", "25P02",
+                           severity=None)
         return {"transactionStatus": "Transaction Committed"}
 
     def rollback(self, transaction_id: str) -> dict:
-        """Roll back and end the transaction: `{"transactionStatus": "Rollback Complete"}`.
+        """Roll back and end the transaction: ``{"transactionStatus": "Rollback Complete"}``.
 
         Raises:
             TransactionNotFound: The id is unknown, ended or expired.
@@ -458,56 +328,96 @@ class Database:
         if transaction is not None:
             self._end(transaction)
 
+    # cancelling and closing
+
+    def cancel(self, call_id: object) -> bool:
+        """Cancel the statement call `call_id` is running, on its own connection only; False if none is running.
+
+        The statement fails with SQLSTATE 57014; every other call, and the connection itself, carries on.
+        """
+        with self._lock:
+            connection = self._running.get(call_id)
+            if connection is not None:
+                with suppress(psycopg.Error):
+                    connection.cancel_safe(timeout=CONNECT_TIMEOUT_S)
+        return connection is not None
+
     def interrupt(self) -> int:
-        """Cancel every running statement (each fails with SQLState 57014); returns how many were running."""
+        """Cancel every running statement (each fails with SQLSTATE 57014); returns how many were running."""
         with self._lock:
             running = list(self._running)
-        for connection in running:
-            connection.interrupt()
-        return len(running)
+        return sum(self.cancel(call_id) for call_id in running)
 
     def close(self) -> None:
-        """Cancel running statements, roll back every open transaction and close the database; idempotent."""
+        """Cancel running statements, roll back open transactions, close the pool and drop the database; idempotent."""
         with self._lock:
             transactions, self._transactions = list(self._transactions.values()), {}
             already, self._closed = self._closed, True
+        if already:
+            return
         deadline = time.monotonic() + 5
-        while self.interrupt() and time.monotonic() < deadline:  # a running statement keeps the connection busy
+        while self.interrupt() and time.monotonic() < deadline:  # a running statement keeps its connection busy
             time.sleep(0.01)
         for transaction in transactions:
             self._end(transaction)
-        if not already:
-            self._connection.close()
+        self._pool.close(timeout=5)
+        self.endpoint_db.drop()
 
     # helpers
 
-    def _session(self, database: str | None, transaction_id: str | None) -> _Session:
+    @contextmanager
+    def _session(self, database: str | None, transaction_id: str | None):
+        """The connection a call uses: one borrowed from the pool, or its transaction's (under that one's lock)."""
         self._check_database(database)
+        self._check_open()
         if transaction_id is None:
-            with self._lock:
-                self._check_open()
-                return _Session(self._connection.cursor(), None, close=True)
+            with self._pool.connection() as connection:
+                yield connection
+            return
         with self._lock:
             transaction = self._transactions.get(transaction_id)
         if transaction is None:
             raise TransactionNotFound(transaction_id)
-        return _Session(transaction.connection, transaction.lock, close=False)
+        with transaction.lock:
+            yield transaction.connection
 
-    def _run(self, connection: duckdb.DuckDBPyConnection, sql: str, values: list) -> tuple[str, list, list]:
-        """Execute one statement; (statement type, description, first rows up to the size limit + 1 batch)."""
-        with self._lock:
-            self._running.add(connection)
+    @contextmanager
+    def _maybe_transaction(self, connection: psycopg.Connection, wrap: bool):
+        """BEGIN … COMMIT around the block when `wrap` (a ROLLBACK if it raises)."""
+        if not wrap:
+            yield
+            return
+        connection.execute("BEGIN")
         try:
-            kind = connection.extract_statements(sql)[0].type.name if sql.strip() else "SELECT"
-            connection.execute(sql, values)
-            description = connection.description or []
-            rows = _fetch_bounded(connection) if description else []
-        except duckdb.Error as error:
+            yield
+        except BaseException:
+            with suppress(psycopg.Error):
+                connection.execute("ROLLBACK")
+            raise
+        try:
+            connection.execute("COMMIT")
+        except psycopg.Error as error:
+            raise sql_error(error) from None
+
+    def _run(self, connection: psycopg.Connection, statement: str, values: list, *, call_id: object) -> _Result:
+        """Execute one statement, registered under `call_id` so that `cancel` finds its connection."""
+        call_id = object() if call_id is None else call_id  # a direct call still gets a key of its own
+        with self._lock:
+            self._running[call_id] = connection
+        try:
+            with RawCursor(connection) as cursor:
+                cursor.execute(statement, values or None, prepare=False)
+                if cursor.pgresult is None or cursor.description is None:
+                    return _Result(None, [], max(cursor.rowcount, 0), returning=False)
+                columns = self._catalog.columns(connection, cursor)
+                rows = _fetch_bounded(cursor)
+                returning = bool(_DML.match(cursor.statusmessage or ""))
+                return _Result(columns, rows, cursor.rowcount if returning else 0, returning)
+        except psycopg.Error as error:
             raise sql_error(error) from None
         finally:
             with self._lock:
-                self._running.discard(connection)
-        return kind, description, rows
+                self._running.pop(call_id, None)
 
     def _take(self, transaction_id: str) -> _Transaction:
         with self._lock:
@@ -516,15 +426,11 @@ class Database:
             raise TransactionNotFound(transaction_id)
         return transaction
 
-    @staticmethod
-    def _end(transaction: _Transaction) -> None:
+    def _end(self, transaction: _Transaction) -> None:
         with transaction.lock:
-            try:
+            with suppress(psycopg.Error):
                 transaction.connection.execute("ROLLBACK")
-            except duckdb.Error:
-                pass  # already rolled back by DuckDB after a conflict; closing is all that is left
-            finally:
-                transaction.connection.close()
+            self._pool.putconn(transaction.connection)
 
     def _check_database(self, database: str | None) -> None:
         if database is not None and database != self.database:
@@ -536,32 +442,31 @@ class Database:
             raise RuntimeError(msg)
 
 
-class _Session:
-    """The connection a call uses: a fresh one (closed afterwards) or a transaction's (held under its lock)."""
-
-    def __init__(self, connection: duckdb.DuckDBPyConnection, lock: threading.Lock | None, *, close: bool) -> None:
-        self.connection, self.lock, self.close = connection, lock, close
-
-    def __enter__(self) -> duckdb.DuckDBPyConnection:
-        if self.lock is not None:
-            self.lock.acquire()
-        return self.connection
-
-    def __exit__(self, *exc_info) -> None:
-        if self.close:
-            self.connection.close()
-        if self.lock is not None:
-            self.lock.release()
+def _configure(connection: psycopg.Connection) -> None:
+    """Bind as the Data API does (integers as bigint, strings as varchar); load dates, numerics… as text."""
+    connection.prepare_threshold = None  # no server-side prepared statements: a reset (DISCARD ALL) leaves none
+    adapters = connection.adapters
+    adapters.register_dumper(int, Int8Dumper)
+    adapters.register_dumper(str, StrDumperVarchar)
+    for name in TEXT_LOADED:
+        info = psycopg.postgres.types.get(name)
+        if info is not None:
+            adapters.register_loader(info.oid, TextLoader)
 
 
-def _fetch_bounded(connection: duckdb.DuckDBPyConnection) -> list[tuple]:
+def _reset(connection: psycopg.Connection) -> None:
+    """A borrowed connection goes back as new: no SET, temporary table or cursor leaks into the next call."""
+    connection.execute("DISCARD ALL")
+
+
+def _fetch_bounded(cursor: psycopg.Cursor) -> list[tuple]:
     """Fetch rows in batches, refusing once they surely exceed every size limit (so memory stays bounded).
 
     A row's repr is under 4 times its JSON size even as formattedRecords (`Decimal('1')` against `"c":"1"`).
     """
     rows: list[tuple] = []
     approximate_bytes = 0
-    while batch := connection.fetchmany(_FETCH_ROWS):
+    while batch := cursor.fetchmany(_FETCH_ROWS):
         rows.extend(batch)
         approximate_bytes += sum(len(repr(row)) for row in batch)
         if approximate_bytes > 4 * JSON_RESULT_LIMIT_BYTES:
@@ -569,63 +474,22 @@ def _fetch_bounded(connection: duckdb.DuckDBPyConnection) -> list[tuple]:
     return rows
 
 
-def _response(kind: str, sql: str, description: list, rows: list, shape: ResultShape, include_metadata: bool, *,
-              as_json: bool) -> dict:
+def _response(result: _Result, shape: ResultShape, include_metadata: bool, *, as_json: bool) -> dict:
     """The ExecuteStatement response members for one statement's result."""
-    changing = kind in _CHANGING
-    returning = bool(re.search(r"\breturning\b", params.code_only(sql), re.IGNORECASE))
-    returns_rows = bool(description) and (kind in _QUERIES or (changing and returning))
-    updated = 0
-    if changing:
-        updated = len(rows) if returns_rows else int(rows[0][0]) if rows else 0
     response: dict = {}
-    if returns_rows:
-        records = shape.records(description, rows)
+    if result.columns is not None:
+        shape.check_supported(result.columns)
+        records = shape.records(result.columns, result.rows)
         if as_json:
-            response["formattedRecords"] = _formatted(description, records)
+            response["formattedRecords"] = formatted(result.columns, records)
         else:
-            _check_sizes(records)
+            check_sizes(records)
             response["records"] = records
             if include_metadata:
-                response["columnMetadata"] = shape.column_metadata(description)
+                response["columnMetadata"] = [column.metadata() for column in result.columns]
     elif as_json:
         response["formattedRecords"] = "[]"
     elif include_metadata:
         response["columnMetadata"] = []
-    response["numberOfRecordsUpdated"] = updated
+    response["numberOfRecordsUpdated"] = result.updated
     return response
-
-
-def _check_sizes(records: list[list[dict]]) -> None:
-    total = 2
-    for record in records:
-        size = len(json.dumps(record, separators=(",", ":")))
-        if size > ROW_LIMIT_BYTES:
-            raise ResultTooLarge("Packet for query is too large")
-        total += size + 1
-        if total > RESULT_LIMIT_BYTES:
-            raise ResultTooLarge("Database returned more than the allowed response size limit")
-
-
-def _formatted(description: list, records: list[list[dict]]) -> str:
-    names = [column[0] for column in description]
-    objects = []
-    for record in records:
-        row = {name: to_json_value(value) for name, value in zip(names, record, strict=True)}
-        if len(json.dumps(row, separators=(",", ":"))) > ROW_LIMIT_BYTES:
-            raise ResultTooLarge("Packet for query is too large")
-        objects.append(row)
-    text = json.dumps(objects, separators=(",", ":"), ensure_ascii=False)
-    if len(text.encode()) > JSON_RESULT_LIMIT_BYTES:
-        raise ResultTooLarge("Database returned more than the allowed response size limit")
-    return text
-
-
-def _load_customers(connection: duckdb.DuckDBPyConnection) -> None:
-    """Create `Customer` with its schema, then load the packaged `data/customer.csv` (an empty e-mail is NULL)."""
-    text = resources.files("aurora_sim").joinpath("data/customer.csv").read_text(encoding="utf-8")
-    rows = [(int(row["id"]), row["name"], row["email"] or None, row["balance"], row["signup_date"])
-            for row in csv.DictReader(io.StringIO(text))]
-    connection.execute(CUSTOMER_DDL)
-    insert = "INSERT INTO Customer VALUES ($1, $2, $3, CAST($4 AS DECIMAL(10, 2)), CAST($5 AS DATE))"
-    connection.executemany(insert, rows)

@@ -1,11 +1,12 @@
 """A real PostgreSQL for the lessons a simulator should not fake: connection cost, pool hygiene, timeouts, locks.
 
-``server()`` gives the notebooks a server for the length of a ``with`` block. It reuses the one named by
-``AURORA_WORKBOOK_PG_DSN`` when that is set (and never stops it); otherwise it starts a throwaway one in a
-temporary folder: first with the ``pgserver`` package (PostgreSQL binaries installed by pip), else with the
-system's ``initdb``/``pg_ctl``. PostgreSQL refuses to run as root, so as root pgserver runs it as a system user
-``pgserver`` (which it creates with ``useradd``) and the system fallback runs it as ``nobody``. Both listen on a
-Unix socket in the temporary folder only, and both are stopped and deleted on exit.
+``server()`` gives the notebooks a server for a ``with`` block: the one named by ``AURORA_WORKBOOK_PG_DSN`` when
+that is set (never stopped), otherwise the workbook's **shared server**, one per user and machine (``shared``): its
+data in the user's cache folder, started on first use with the ``pgserver`` package's PostgreSQL (else the
+system's ``initdb``/``pg_ctl``), listening on a Unix socket only, and reused by every later cell, notebook, Data
+API endpoint and test run. It keeps running on purpose; ``python -m aurora_sim.realdb stop`` (or ``make clean``)
+stops it. PostgreSQL refuses to run as root, so as root it runs as a system user (``pgserver``, which pgserver
+creates with ``useradd``, or ``nobody`` for the system's binaries).
 
 Every demonstration opens its own connections with ``connect_timeout``, closes them, and returns the errors it
 provokes as data (class, SQLSTATE, message), so a notebook can print them.
@@ -20,7 +21,10 @@ Example (needs a server, so written as code rather than a doctest; tests/test_re
 """
 
 from .pools import ConnectCost, Step, connect_cost, describe_error, pool_hygiene_demo, steps_table
-from .startup import CONNECT_TIMEOUT_S, DSN_ENV_VAR, PostgresServer, in_ci, server, system_bin_dirs
+from .shared import STOP_COMMAND, Binaries, default_home, postgres_binaries
+from .shared import status as shared_server_status
+from .shared import stop as stop_shared_server
+from .startup import CONNECT_TIMEOUT_S, DSN_ENV_VAR, PostgresServer, in_ci, server, shared_server, system_bin_dirs
 from .timeouts import (
     CaughtError,
     LockWait,
@@ -33,6 +37,8 @@ from .timeouts import (
 __all__ = [
     "CONNECT_TIMEOUT_S",
     "DSN_ENV_VAR",
+    "STOP_COMMAND",
+    "Binaries",
     "CaughtError",
     "ConnectCost",
     "LockWait",
@@ -40,13 +46,18 @@ __all__ = [
     "Step",
     "caught_errors",
     "connect_cost",
+    "default_home",
     "describe_error",
     "idle_in_transaction_demo",
     "in_ci",
     "lock_wait_demo",
     "pool_hygiene_demo",
+    "postgres_binaries",
     "server",
+    "shared_server",
+    "shared_server_status",
     "statement_timeout_demo",
     "steps_table",
+    "stop_shared_server",
     "system_bin_dirs",
 ]
