@@ -31,7 +31,7 @@ from aurora_sim import (
     facts,
 )
 from aurora_sim.clients import ERROR_CLASSES, RETRY_STRATEGIES, TRANSIENT
-from aurora_sim.config import MAX_ROLLBACK_RATIO
+from aurora_sim.config import ALLOWED, MAX_QUERY_COST_CV, MAX_ROLLBACK_RATIO
 
 BLOCKING_KINDS = (LongTransaction, LongQuery, TemporaryTable, TableLock, IdleConnection)
 POSTGRESQL_ONLY_KINDS = (AdvisoryLock, Listen, Notify, HoldCursor)
@@ -98,10 +98,61 @@ def workloads(draw, duration_s: int, min_capacity: int) -> Workload:
     )
 
 
-def rollback_assumptions() -> st.SearchStrategy[ModelAssumptions | None]:
-    """The defaults (None) half the time, else any legal rollback ratio: 0 (PostgreSQL-like) to the bound."""
+def model_assumptions() -> st.SearchStrategy[ModelAssumptions | None]:
+    """The defaults (None) half the time, else any legal rollback ratio (0, PostgreSQL-like, to the bound) and any
+    legal request-cost variation, up to the largest accepted: at 3 and above a request's cost can round to nothing
+    next to the server's service level, which once crashed the batch path while the cluster was paused."""
     ratios = st.sampled_from([0.0, 0.5, 2.0]) | st.floats(0, MAX_ROLLBACK_RATIO)
-    return st.none() | st.builds(lambda ratio: ModelAssumptions(rollback_s_per_transaction_s=ratio), ratios)
+    cost_cvs = st.sampled_from([1.0, 0.0, 3.0, MAX_QUERY_COST_CV]) | st.floats(0, MAX_QUERY_COST_CV)
+    return st.none() | st.builds(
+        lambda ratio, cv: ModelAssumptions(rollback_s_per_transaction_s=ratio, query_cost_cv=cv), ratios, cost_cvs)
+
+
+def _extreme_assumptions(draw) -> ModelAssumptions:
+    """Every assumption at an edge of its accepted range (or the default), the cheap edges only: a 1-s controller
+    period and poll, the longest apply, pause and resume, the most variable costs."""
+    def edge(name: str, *extra: float) -> float:
+        low, high, _ = ALLOWED[name]
+        default = getattr(ModelAssumptions(), name)
+        return draw(st.sampled_from([default, high, max(low, 1e-3 if name in _POSITIVE else low), *extra]))
+
+    resume = sorted(edge(name) for name in ("resume_min_s", "resume_median_s", "resume_p95_s", "resume_max_s"))
+    window = draw(st.sampled_from([60.0, 1.0, 3600.0]))
+    return ModelAssumptions(
+        controller_window_s=window, controller_period_s=draw(st.sampled_from([1.0, min(5.0, window), window])),
+        scaling_point_poll_s=edge("scaling_point_poll_s"), scaling_point_drain_s=edge("scaling_point_drain_s"),
+        scale_apply_s=edge("scale_apply_s"), rollback_s_per_transaction_s=edge("rollback_s_per_transaction_s"),
+        pause_transition_s=edge("pause_transition_s"), resume_min_s=resume[0], resume_median_s=resume[1],
+        resume_p95_s=resume[2], resume_max_s=resume[3], query_cost_cv=edge("query_cost_cv", 3.0),
+        long_query_acu=edge("long_query_acu"), connect_latency_s=edge("connect_latency_s"),
+        connect_cpu_acu_s=edge("connect_cpu_acu_s"), round_trip_s=edge("round_trip_s"))
+
+
+_POSITIVE = {"resume_min_s", "resume_median_s", "resume_p95_s", "resume_max_s", "connect_latency_s",
+             "connect_cpu_acu_s", "round_trip_s", "scaling_point_poll_s", "controller_period_s",
+             "controller_window_s"}
+
+
+@st.composite
+def extreme_scenarios(draw) -> dict:
+    """Keyword arguments for ``simulate`` at the edges of what is accepted: the extreme assumptions, requests that
+    cost almost nothing or a minute of an ACU, one-second metrics, seeds up to 2**63 - 1, blocking operations of a
+    millisecond to far beyond the 24-hour connection cap. The load stays light (at most half the minimum capacity on
+    average), so each example runs in about a second and its last request ends well within the 7 days simulate()
+    gives requests in flight."""
+    duration_s = draw(st.sampled_from([60, 600, 7200]))
+    config = draw(cluster_configs())
+    query_cpu_s = draw(st.sampled_from([0.02, 1e-9, 1.0, 60.0]))
+    rate = draw(st.sampled_from([0.0, 0.01, 0.5])) * min(1.0, config.min_capacity / query_cpu_s)
+    blocking = [draw(st.sampled_from(BLOCKING_KINDS))(start_s=draw(st.sampled_from([0.0, duration_s / 2])),
+                                                      duration_s=draw(st.sampled_from([1e-3, 86_400.0, 1e9])))
+                for _ in range(draw(st.integers(0, 2)))]
+    workload = Workload(segments=[(0.0, float(duration_s), rate)], query_cpu_s=query_cpu_s, blocking=blocking,
+                        arrivals=draw(st.sampled_from(["poisson", "regular"])))
+    return {"config": config, "workload": workload, "duration_s": duration_s,
+            "seed": draw(st.sampled_from([0, 2**63 - 1]) | st.integers(0, 2**32 - 1)),
+            "metrics_period_s": draw(st.sampled_from([1, 60, duration_s])),
+            "assumptions": _extreme_assumptions(draw)}
 
 
 @st.composite
@@ -115,7 +166,7 @@ def scenarios(draw) -> dict:
         "duration_s": duration_s,
         "seed": draw(st.integers(0, 2**32 - 1)),
         "metrics_period_s": draw(st.sampled_from([10, 30, 60, 7.5])),
-        "assumptions": draw(rollback_assumptions()),
+        "assumptions": draw(model_assumptions()),
     }
 
 
@@ -218,5 +269,5 @@ def tracked_scenarios(draw) -> dict:
         "duration_s": duration_s,
         "seed": draw(st.integers(0, 2**32 - 1)),
         "metrics_period_s": draw(st.sampled_from([5, 10, 30, 7.5])),
-        "assumptions": draw(rollback_assumptions()),
+        "assumptions": draw(model_assumptions()),
     }

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from aurora_sim import ClusterConfig, ModelAssumptions
+from aurora_sim.config import ALLOWED
 
 
 def test_cluster_config_valid_construction():
@@ -283,3 +284,13 @@ def test_model_assumptions_repr():
     text = repr(ModelAssumptions())
     assert text.startswith("ModelAssumptions(controller_window_s=60.0, controller_period_s=5.0, ")
     assert "resume_median_s=43.2" in text and "0x" not in text
+
+
+def test_every_assumption_has_an_allowed_range_that_holds_its_default():
+    names = [f.name for f in dataclasses.fields(ModelAssumptions)]
+    assert sorted(ALLOWED) == sorted(names), "ALLOWED and the fields disagree"
+    for name, default, _ in ModelAssumptions.describe():
+        low, high, unit = ALLOWED[name]
+        assert low <= default <= high and unit, f"{name}: default {default} outside {low}..{high}"
+        with pytest.raises(ValueError, match=re.escape(f"{name}=")):
+            ModelAssumptions(**{name: high * 2 + 1})

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from aurora_sim import facts, simulate
 from aurora_sim.names import TABLES
-from strategies import resume_assumptions, scenarios
+from strategies import extreme_scenarios, resume_assumptions, scenarios
 
 EPS = 1e-6
 
@@ -163,3 +163,15 @@ def test_changing_query_cpu_s_leaves_arrivals_unchanged(scenario, query_cpu_s):
     changed_workload = dataclasses.replace(scenario["workload"], query_cpu_s=query_cpu_s)
     base, changed = _run(scenario), _run(scenario, workload=changed_workload)
     np.testing.assert_array_equal(_arrivals(base), _arrivals(changed))
+
+
+@settings(max_examples=60, deadline=None)
+@given(extreme_scenarios())
+def test_invariants_hold_at_the_edges_of_accepted_values(scenario):
+    """Issue 12: every value simulate() accepts runs to the end, with the same invariants as ordinary runs."""
+    event(f"query_cost_cv={scenario['assumptions'].query_cost_cv:g}")
+    run = _run(scenario)
+    check_every_request_ends_exactly_once(run)
+    check_capacity_always_legal_and_no_connections_while_paused(run)
+    check_events(run)
+    check_same_tables(run, _run(scenario))

@@ -39,6 +39,11 @@ CAP_MS = 2000  # the blog simulator's cap on any one sleep
 NETWORK_DELAY_MEAN_MS = 10.0  # one-way delay per message: |Normal(10, 2)| ms, as in the blog simulator
 NETWORK_DELAY_SD_MS = 2.0
 SWEEP_COLUMNS = ("strategy", "clients", "calls", "completion_ms")
+# Without jitter every client collides with every other, so a run's work grows as clients²: 1,000 clients take
+# 0.3 s a run with "none". The experiment refuses more than about a minute of it (issue 12).
+MAX_CLIENTS = 1000
+MAX_CLIENT_PAIRS = 200_000_000  # Σ clients² × runs over the points asked for: about 60 s at 0.3 µs each
+MAX_RETRIES = 100  # sleep_table's columns
 
 # Random numbers are drawn from numpy in chunks and handed out one at a time (a scalar rng.normal() call costs
 # about 1 us). With only writes as events, this took the 100-client bench point (5 strategies x 50 runs)
@@ -128,9 +133,10 @@ def contended_write_experiment(strategy: str, clients: int, runs: int = 100, see
         (True, True)
     """
     _check_choice("strategy", strategy, STRATEGIES)
-    _check_count("clients", clients)
+    _check_count("clients", clients, high=MAX_CLIENTS)
     _check_count("runs", runs)
     _check_count("seed", seed, low=0)
+    _check_work((clients,), runs, strategies=1)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STRATEGY_STREAMS[strategy], int(clients))))
     delay = _endless(lambda: np.abs(rng.normal(NETWORK_DELAY_MEAN_MS, NETWORK_DELAY_SD_MS, _CHUNK)))
     jitter = _BufferedUniform(rng)
@@ -177,7 +183,9 @@ def sweep(
     for strategy in strategies:
         _check_choice("strategy", strategy, STRATEGIES)
     for clients in counts:
-        _check_count("clients", clients)
+        _check_count("clients", clients, high=MAX_CLIENTS)
+    _check_count("runs", runs)
+    _check_work(counts, runs, strategies=len(strategies))
     rows = []
     for strategy in strategies:
         for clients in counts:
@@ -204,7 +212,7 @@ def sleep_table(policies: Mapping[str, object], retries: int = 6, seed: int = 0)
     if not policies:
         msg = f"policies={policies!r} must name at least one policy"
         raise ValueError(msg)
-    _check_count("retries", retries)
+    _check_count("retries", retries, high=MAX_RETRIES)
     rng = np.random.default_rng(seed)
     rows = {}
     for name, policy in policies.items():
@@ -263,8 +271,21 @@ class _BufferedUniform:
         return low + (high - low) * self._next()
 
 
-def _check_count(name: str, value: object, *, low: int = 1) -> None:
+def _check_count(name: str, value: object, *, low: int = 1, high: int | None = None) -> None:
     _check_type(name, value, Integral, "an integer")
     if value < low:  # type: ignore[operator]
         msg = f"{name}={value!r} must be >= {low}"
+        raise ValueError(msg)
+    if high is not None and value > high:  # type: ignore[operator]
+        msg = f"{name}={value!r} must be <= {high}"
+        raise ValueError(msg)
+
+
+def _check_work(client_counts: Sequence[int], runs: int, *, strategies: int) -> None:
+    """Refuse an experiment of more than about a minute: its work grows as clients² × runs."""
+    pairs = sum(int(clients) ** 2 for clients in client_counts) * int(runs) * strategies
+    if pairs > MAX_CLIENT_PAIRS:
+        msg = (f"runs={runs!r} over clients={max(client_counts)!r} (and the rest asked for) would take about "
+               f"{pairs * 0.3e-6:.3g} s: Σ clients² × runs × strategies = {pairs:.3g} is over {MAX_CLIENT_PAIRS:,}; "
+               f"lower runs or clients")
         raise ValueError(msg)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backoff, facts
-from ._validate import _check_choice, _check_order, _check_positive, _check_type
+from ._validate import _check_choice, _check_order, _check_positive, _check_range, _check_type
 
 # Error classes a request can end with; RetryPolicy.retry_on names them.
 FORCED_ABORT, REFUSED, DROPPED, DATA_API_RESUMING = "forced_abort", "refused", "dropped", "data_api_resuming"
@@ -33,6 +33,10 @@ ERROR_CLASSES = (FORCED_ABORT, REFUSED, DROPPED, DATA_API_RESUMING, STATEMENT_TI
 TRANSIENT = (FORCED_ABORT, REFUSED, DROPPED, DATA_API_RESUMING)
 
 RETRY_STRATEGIES = ("none", "fixed", "exponential", "full_jitter", "equal_jitter", "decorrelated_jitter")
+# The AWS SDKs default to 3 (standard mode) or 5 (legacy) attempts; 100 already retries for minutes, and each
+# attempt of each request is simulated.
+MAX_ATTEMPTS = 100
+MAX_CAP_S = 3600.0  # longest sleep between two attempts: an hour
 
 
 def _check_optional_positive(name: str, value: float | None) -> None:
@@ -131,9 +135,11 @@ class RetryPolicy:
         _check_choice("strategy", self.strategy, RETRY_STRATEGIES)
         _check_positive("base_s", self.base_s)
         _check_positive("cap_s", self.cap_s)
+        _check_range("cap_s", self.cap_s, 0, MAX_CAP_S, unit="seconds")
         _check_order("base_s", self.base_s, "cap_s", self.cap_s)
         _check_type("max_attempts", self.max_attempts, int, "a whole number")
         _check_positive("max_attempts", self.max_attempts)
+        _check_range("max_attempts", self.max_attempts, 1, MAX_ATTEMPTS, unit="attempts, the first included")
         _check_optional_positive("budget_tokens", self.budget_tokens)
         _check_positive("budget_deposit", self.budget_deposit, allow_zero=True)
         _check_type("retry_on", self.retry_on, (tuple, list, frozenset, set), "a collection of error classes")

@@ -19,12 +19,14 @@ Example:
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 
 import numpy as np
 import simpy
 
 from . import facts, scaling
 from .config import ClusterConfig, ModelAssumptions
+from .databases import DatabaseTags
 from .names import (
     ACTIVE,
     CONNECTION_CLOSED,
@@ -57,8 +59,10 @@ class Cluster:
 
     def __init__(self, env: simpy.Environment, config: ClusterConfig, workload: Workload,
                  assumptions: ModelAssumptions, arrival_s: np.ndarray, cost_acu_s: np.ndarray,
-                 resume_rng: np.random.Generator, *, metrics_period_s: float) -> None:
+                 resume_rng: np.random.Generator, *, metrics_period_s: float,
+                 databases: DatabaseTags | None = None) -> None:
         self.env, self.config, self.assumptions = env, config, assumptions
+        self.databases = databases  # which database each request and blocking operation is (several on one cluster)
         self.state = ACTIVE
         self.capacity = config.min_capacity
         timeout_ms = config.parameter("statement_timeout") if config.engine == "aurora-postgresql" else 0
@@ -86,7 +90,7 @@ class Cluster:
         self.long_query_work = 0.0
         self.capacity_seconds = 0.0  # integral of serving capacity: the denominator of CPU %
         self._accounted_to = 0.0
-        self.events: list[tuple] = []  # (time_s, kind, capacity_from, capacity_to, message)
+        self.events: list[tuple] = []  # (time_s, kind, capacity_from, capacity_to, message, database)
         self.samples: list[tuple] = []  # (time_s, state, capacity, connections, max_connections, work, capacity_s)
         self.capacity_log: list[tuple[float, str, int]] = [(0.0, ACTIVE, self.capacity)]
         self._update_rate()
@@ -120,16 +124,24 @@ class Cluster:
         return self._awake
 
     def _emit(self, kind: str, capacity_from: int | None = None, capacity_to: int | None = None,
-              message: str = "", **fields: object) -> None:
+              message: str = "", database: str | None = None, **fields: object) -> None:
         template = facts.RDS_EVENT_MESSAGES.get(kind)
         if template:
             message = template.format(capacity_from=capacity_from, capacity_to=capacity_to, **fields)
-        self.events.append((self.env.now, kind, capacity_from, capacity_to, message))
+        self.events.append((self.env.now, kind, capacity_from, capacity_to, message, database))
+
+    def _database_of_request(self, request: int) -> str | None:
+        return self.databases.of_request(request) if self.databases else None
+
+    def _database_of_blocker(self, index: int) -> str | None:
+        return self.databases.of_blocker(index) if self.databases else None
 
     def _serving_capacity(self) -> float:
         return float(self.capacity) if self.state in (ACTIVE, SCALING) and not self._applying else 0.0
 
     def _long_query_load(self) -> float:
+        if not self._blockers:  # the common case, at every sync and controller step
+            return 0.0
         busy = sum(op.uses_cpu for op in self._blockers.values()) * self.assumptions.long_query_acu
         return min(busy, self._serving_capacity())
 
@@ -202,12 +214,17 @@ class Cluster:
                 self.server.connection_seconds + held_seconds + self.tracked.seconds(self.env.now))
 
     def _held_seconds(self) -> float:
+        if not self._blockers:
+            return self._closed_held_seconds
         now = self.env.now
         return sum(now - op.start_s for op in self._blockers.values()) + self._closed_held_seconds
 
-    def _restart_window(self) -> list:
+    def _restart_window(self) -> deque:
+        """A fresh window history holding only what the window needs (one sample per period, plus its start), so
+        memory stays flat over simulated time (an idle year with auto_pause=False: 1.6 GB → flat)."""
         self._sync()
-        return [self._window_sample()]
+        periods = round(self.assumptions.controller_window_s / self.assumptions.controller_period_s)
+        return deque([self._window_sample()], maxlen=periods + 1)
 
     # --- one capacity change --------------------------------------------------------------------------------
 
@@ -291,16 +308,18 @@ class Cluster:
         """Abort what is in process, drop temporary tables and locks; returns how long the longest aborted
         transaction takes to roll back (``rollback_s_per_transaction_s`` × its age)."""
         text = facts.FORCED_SCALING_ERROR[(self.config.engine, self.config.engine_version)]
-        for _ in self.server.abort_all(self.env.now):
-            self._emit(TRANSACTION_ABORTED, message=text)
+        for request in self.server.abort_all(self.env.now):
+            self._emit(TRANSACTION_ABORTED, message=text, database=self._database_of_request(request))
         rollback_s = 0.0
         for index, op in sorted(self._blockers.items()):
+            database = self._database_of_blocker(index)
             if op.on_force == "abort":
-                self._emit(TRANSACTION_ABORTED, message=text)
+                self._emit(TRANSACTION_ABORTED, message=text, database=database)
                 rollback_s = max(rollback_s, self._rollback_s(op))
             elif op.on_force == "drop":
                 self._emit(CONNECTION_CLOSED, message=f"Connection dropped by ForceApplyCapacityChange: "
-                           f"it held {op.holds} ({type(op).__name__} started at {op.start_s:g} s).")
+                           f"it held {op.holds} ({type(op).__name__} started at {op.start_s:g} s).",
+                           database=database)
             else:
                 continue
             self._blocker_procs[index].interrupt("forced scaling")
@@ -442,7 +461,7 @@ class Cluster:
         with contextlib.suppress(simpy.Interrupt):  # forced scaling ends it early
             yield self.env.timeout(lifetime_s)
             for kind, message in ending:  # an engine timeout ended it, freeing the scaling point
-                self._emit(kind, message=message)
+                self._emit(kind, message=message, database=self._database_of_blocker(index))
         self._sync()
         self._closed_held_seconds += self.env.now - op.start_s
         del self._blockers[index]

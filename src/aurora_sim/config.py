@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from . import facts
@@ -100,16 +101,27 @@ def _check_parameters(parameters: object, engine: str, version: str) -> tuple[tu
     _check_type("parameters", items, (tuple, list, type({}.items())), "a mapping of parameter name to milliseconds")
     known = facts.ENGINE_PARAMETERS[engine]
     checked = {}
-    for name, value in items:
+    for index, item in enumerate(items):
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            msg = (f"parameters[{index}]={item!r} must be a (name, milliseconds) pair, "
+                   f"e.g. ({known[-1]!r}, 5000)")
+            raise ValueError(msg)
+        name, value = item
         if name not in known:
             other = [e for e, names in facts.ENGINE_PARAMETERS.items() if name in names]
             where = f" (it is an {other[0]} parameter)" if other else ""
             raise ValueError(f"parameters[{name!r}]={value!r}: not a parameter of {engine}{where}; allowed: {known}")
         if facts.PARAMETER_MISSING_IN.get(name) == (engine, version):
             raise ValueError(f"parameters[{name!r}]={value!r}: the parameter does not exist in {engine} {version}")
+        if name in checked:
+            raise ValueError(f"parameters[{index}]={item!r} sets {name!r} a second time; name each parameter once")
         _check_type(f"parameters[{name!r}]", value, int, "a whole number of milliseconds")
         if value < 0:
             raise ValueError(f"parameters[{name!r}]={value!r} must be >= 0 (milliseconds; 0 disables)")
+        highest = facts.ENGINE_PARAMETER_MAX_MS[name]
+        if value > highest:
+            msg = f"parameters[{name!r}]={value!r} must be <= {highest} (milliseconds: the most {engine} accepts)"
+            raise ValueError(msg)
         checked[name] = value
     return tuple(sorted(checked.items()))
 
@@ -122,7 +134,9 @@ def _assumption(default: float, why: str) -> float:
 class ModelAssumptions:
     """The numbers AWS never published, each named, defaulted and explained (``docs/model-assumptions.md``).
 
-    ``ModelAssumptions.describe()`` lists every field with its default and reason.
+    ``ModelAssumptions.describe()`` lists every field with its default and reason; ``ALLOWED`` gives each field's
+    accepted range (``table()`` shows it), wide enough for any experiment and narrow enough that no value makes a
+    run spin.
 
     Example:
         >>> ModelAssumptions().controller_window_s
@@ -181,12 +195,13 @@ class ModelAssumptions:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            _check_positive(f.name, getattr(self, f.name), allow_zero=f.name in _MAY_BE_ZERO)
+            value = getattr(self, f.name)
+            _check_positive(f.name, value, allow_zero=f.name in _MAY_BE_ZERO)
+            low, high, unit = ALLOWED[f.name]
+            _check_range(f.name, value, low, high, unit=unit)
         _check_order("resume_min_s", self.resume_min_s, "resume_median_s", self.resume_median_s)
         _check_order("resume_median_s", self.resume_median_s, "resume_p95_s", self.resume_p95_s)
         _check_order("resume_p95_s", self.resume_p95_s, "resume_max_s", self.resume_max_s)
-        _check_range("rollback_s_per_transaction_s", self.rollback_s_per_transaction_s, 0, MAX_ROLLBACK_RATIO,
-                     unit="seconds of rollback per second of transaction")
         periods = self.controller_window_s / self.controller_period_s
         if abs(periods - round(periods)) > 1e-9:
             msg = (f"controller_window_s={self.controller_window_s!r} must be a whole multiple of "
@@ -208,8 +223,10 @@ class ModelAssumptions:
         """
         from ._tables import WholeTable
 
-        rows = {name: (f"{default:g}", why) for name, default, why in cls.describe()}
-        return WholeTable.from_dict(rows, orient="index", columns=["default", "why"]).rename_axis("assumption")
+        rows = {name: (f"{default:g}", f"{ALLOWED[name][0]:g}..{ALLOWED[name][1]:g}", why)
+                for name, default, why in cls.describe()}
+        return WholeTable.from_dict(rows, orient="index", columns=["default", "allowed", "why"]).rename_axis(
+            "assumption")
 
 
 _MAY_BE_ZERO = {"scale_apply_s", "pause_transition_s", "query_cost_cv", "long_query_acu", "scaling_point_drain_s",
@@ -217,3 +234,28 @@ _MAY_BE_ZERO = {"scale_apply_s", "pause_transition_s", "query_cost_cv", "long_qu
 # The MySQL manual: rolling back a big transaction can take "several times as long to perform as the original data
 # change operations". Ten times bounds "several" generously.
 MAX_ROLLBACK_RATIO = 10.0
+# Beyond 10 a gamma with the workload's mean puts nearly all the work in a few requests per million: model those
+# as LongQuery instead.
+MAX_QUERY_COST_CV = 10.0
+_SECONDS = "seconds"
+# What each assumption may be set to: wide enough for any experiment a learner means, narrow enough that no value
+# makes a run spin (a 1e-4 s controller period is 50,000 simpy steps per simulated second). A period or poll finer
+# than CloudWatch's 1-second resolution means nothing here. docs/model-assumptions.md lists the same ranges.
+ALLOWED = MappingProxyType({
+    "controller_window_s": (1, 3600, _SECONDS),
+    "controller_period_s": (1, 3600, _SECONDS),
+    "scaling_point_poll_s": (1, 600, _SECONDS),
+    "scaling_point_drain_s": (0, 60, _SECONDS),
+    "scale_apply_s": (0, 600, _SECONDS),
+    "rollback_s_per_transaction_s": (0, MAX_ROLLBACK_RATIO, "seconds of rollback per second of transaction"),
+    "pause_transition_s": (0, 3600, _SECONDS),
+    "resume_median_s": (0, 3600, _SECONDS),
+    "resume_p95_s": (0, 3600, _SECONDS),
+    "resume_min_s": (0, 3600, _SECONDS),
+    "resume_max_s": (0, 3600, _SECONDS),
+    "query_cost_cv": (0, MAX_QUERY_COST_CV, "coefficient of variation"),
+    "long_query_acu": (0, max(max(ladder) for ladder in facts.CAPACITY_LADDER.values()), "ACUs"),
+    "connect_latency_s": (0, 60, _SECONDS),
+    "connect_cpu_acu_s": (0, 60, "ACU-seconds"),
+    "round_trip_s": (0, 10, _SECONDS),
+})

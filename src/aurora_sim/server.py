@@ -79,6 +79,16 @@ class QueueServer:
         return (0 if self.tickets else len(self._ids)) + self.held
 
     @property
+    def pending(self) -> int:
+        """Pre-drawn requests not ended yet: at the server, or still to arrive (a count, not a scan of every row)."""
+        queued = sum(1 for request in self._ids if request >= 0) if self.tickets else len(self._ids)
+        return queued + len(self.arrival_s) - self.next_arrival
+
+    def backlog_work(self) -> float:
+        """ACU-seconds of work queued or in service: at C ACUs it takes this / C seconds to drain."""
+        return self._done[-1] - self.service if self._ids else 0.0
+
+    @property
     def queries(self) -> int:
         """Queries at the server (executing or queued)."""
         return len(self._ids)
@@ -220,10 +230,14 @@ class QueueServer:
                      done: np.ndarray, start: np.ndarray) -> None:
         """Serve the whole pending queue (given as arrays) with numpy; keep the unfinished as lists."""
         self.work_done += float(np.clip(np.minimum(done, s1) - np.maximum(start, s0), 0, None).sum())
-        finished = int(done.searchsorted(s1, side="right"))
+        # A stopped server (paused, resuming, applying a change) finishes nothing, as in _serve_one_by_one: a
+        # request whose cost rounds to nothing next to the service level would otherwise end at 0 / 0 seconds.
+        finished = int(done.searchsorted(s1, side="right")) if self.rate > 0 else 0
         since = np.maximum(arrived, t0)
         if finished:
+            # Never before arrival: a request costing next to nothing would otherwise finish 1e-16 s early.
             finish = t0 + (done[:finished] - s0) / self.rate
+            np.maximum(finish, arrived[:finished], out=finish)
             self.finish_s[ids[:finished]] = finish
             self.outcome[ids[:finished]] = OK
             self.last_close_s = max(self.last_close_s, float(finish[-1]))
@@ -241,7 +255,7 @@ class QueueServer:
         while i < len(self._ids):
             finish = t0 + (self._done[i] - s0) / rate if rate > 0 else _INF
             if finish <= t1 + _EPS and finish <= self._deadline[i]:
-                finish = min(finish, t1)
+                finish = max(min(finish, t1), self._arrived[i])  # rounding must not end it before it arrived
                 self.work_done += max(0.0, self._done[i] - max(self._start[i], s0))
                 self._end(self._ids[i], self._arrived[i], finish, OK, NO_ERROR, t0)
                 i += 1

@@ -14,22 +14,25 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import duckdb
 import numpy as np
 import pandas as pd
 import simpy
 
-from . import facts, names
-from ._validate import _check_positive, _check_type
+from . import databases, facts, names
+from ._validate import _check_positive, _check_range, _check_type
+from ._work import MAX_DURATION_S, check_run_size
 from .cluster import Cluster
 from .config import ClusterConfig, ModelAssumptions
-from .server import OK, PENDING, QueueServer
+from .server import OK, QueueServer
 from .tracked import Clients
 from .workload import Workload
 
 OUTCOMES = [names.OK, names.ERROR, names.TIMEOUT]  # server outcome codes 1, 2, 3
 STREAMS = {"arrivals": 0, "query_cost": 1, "resume_time": 2, "jitter": 3}  # append only; never renumber
+_NO_VARIATION_CV = 1e-100  # below this a cost's variation is nothing a float can show: every request costs the mean
 MAX_DRAIN_S = 7 * 86_400  # requests in flight at duration_s run to completion, within this bound
 
 
@@ -43,8 +46,8 @@ def rng_for(seed: int, purpose: str, *substream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAMS[purpose], *substream)))
 
 
-def draw_arrivals(workload: Workload, seed: int, duration_s: float) -> np.ndarray:
-    """Arrival times (sorted) of every request before ``duration_s``."""
+def draw_arrivals(workload: Workload, seed: int, duration_s: float, *stream: int) -> np.ndarray:
+    """Arrival times (sorted) of every request before ``duration_s``; ``stream`` keys a database's own draws."""
     parts = []
     for index, (start, end, rate) in enumerate(workload.segments):
         end = min(end, duration_s)
@@ -53,22 +56,22 @@ def draw_arrivals(workload: Workload, seed: int, duration_s: float) -> np.ndarra
         if workload.arrivals == "regular":
             parts.append(start + np.arange(math.ceil((end - start) * rate - 1e-9)) / rate)
         else:
-            rng = rng_for(seed, "arrivals", index)
+            rng = rng_for(seed, "arrivals", index, *stream)
             count = rng.poisson(rate * (end - start))
             parts.append(np.sort(start + rng.random(count) * (end - start)))
     return np.concatenate(parts) if parts else np.empty(0)
 
 
-def draw_costs(workload: Workload, assumptions: ModelAssumptions, seed: int, count: int) -> np.ndarray:
+def draw_costs(workload: Workload, assumptions: ModelAssumptions, seed: int, count: int, *stream: int) -> np.ndarray:
     """Each request's CPU cost in ACU-seconds: gamma with the workload's mean and the assumed variation."""
     mean, cv = workload.query_cpu_s, assumptions.query_cost_cv
-    if cv == 0:
+    if cv < _NO_VARIATION_CV:  # 1 / cv**2 would overflow the gamma's shape to infinity (and its draws to NaN)
         return np.full(count, mean)
     shape = 1 / cv**2
-    return rng_for(seed, "query_cost").gamma(shape, mean / shape, count)
+    return rng_for(seed, "query_cost", *stream).gamma(shape, mean / shape, count)
 
 
-def simulate(config: ClusterConfig, workload: Workload, *, duration_s: float, seed: int = 0,
+def simulate(config: ClusterConfig, workload: Workload | Mapping[str, Workload], *, duration_s: float, seed: int = 0,
              metrics_period_s: float = 60, assumptions: ModelAssumptions | None = None) -> Run:
     """Run one cluster under one workload and return its tables.
 
@@ -76,54 +79,108 @@ def simulate(config: ClusterConfig, workload: Workload, *, duration_s: float, se
     simpy processes, while requests flow through a first-in-first-out fluid server.
 
     Args:
+        workload: One ``Workload``, or a dict of database name → ``Workload`` for several databases on this one
+            cluster (bulk traffic only): they share its CPU, connections, scaling points and pauses, and the
+            ``requests`` and ``events`` tables name each row's ``database`` (NULL for one plain workload and
+            for cluster-wide events).
         duration_s: Simulated seconds; requests still in flight then are run to completion.
         seed: Selects every random stream; same inputs and seed give identical tables.
         metrics_period_s: Width of one ``metrics`` row.
         assumptions: The model's undocumented knobs (defaults: ``ModelAssumptions()``).
 
     Raises:
-        ValueError: If ``duration_s`` or ``metrics_period_s`` is not positive (the message names the value).
+        ValueError: If an argument is out of range (``duration_s`` up to 366 days, ``metrics_period_s`` at least
+            1 s, ``seed`` >= 0), or the run would not fit: more than ``_work.MAX_REQUESTS`` requests,
+            ``_work.MAX_METRICS_ROWS`` metrics rows or about ``_work.WORK_LIMIT_S`` seconds of computing. The
+            message names the parameters and the limit.
+        RuntimeError: If requests are still in flight seven days after ``duration_s``.
 
     Example:
         >>> run = simulate(ClusterConfig(), Workload(segments=[(0, 600, 1.0)]), duration_s=1200, seed=7)
         >>> run.sql("SELECT kind FROM events ORDER BY seq").fetchall()[:2]
         [('pause_started',), ('paused',)]
     """
-    _check_type("config", config, ClusterConfig, "a ClusterConfig")
-    _check_type("workload", workload, Workload, "a Workload")
-    _check_positive("duration_s", duration_s)
-    _check_positive("metrics_period_s", metrics_period_s)
-    _check_type("seed", seed, int, "an integer")
-    for index, op in enumerate(workload.blocking):
-        if type(op).__name__ in facts.POSTGRESQL_ONLY_BLOCKERS and config.engine != "aurora-postgresql":
-            raise ValueError(f"blocking[{index}]={op!r} is PostgreSQL-only, but config.engine={config.engine!r}")
+    merged = databases.merge_workloads(workload) if isinstance(workload, Mapping) else None
+    by_database, workload = (dict(workload), merged.workload) if merged else ({}, workload)
+    _check_arguments(config, workload, duration_s, seed, metrics_period_s)
     assumptions = ModelAssumptions() if assumptions is None else assumptions
     _check_type("assumptions", assumptions, ModelAssumptions, "a ModelAssumptions")
+    check_run_size(config, workload, assumptions, duration_s=duration_s, metrics_period_s=metrics_period_s)
 
-    arrival_s = draw_arrivals(workload, seed, duration_s)
-    cost = draw_costs(workload, assumptions, seed, len(arrival_s))
+    tags = None
+    if merged:
+        arrival_s, cost, tags = _draw_databases(by_database, merged, assumptions, seed, duration_s)
+    else:
+        arrival_s = draw_arrivals(workload, seed, duration_s)
+        cost = draw_costs(workload, assumptions, seed, len(arrival_s))
     env = simpy.Environment()
     bulk = (np.empty(0), np.empty(0)) if workload.tracked else (arrival_s, cost)
     cluster = Cluster(env, config, workload, assumptions, *bulk, rng_for(seed, "resume_time"),
-                      metrics_period_s=metrics_period_s)
+                      metrics_period_s=metrics_period_s, databases=tags)
     record = cluster.server
     if workload.tracked:
         record = Clients(env, cluster, workload, arrival_s, cost, rng_for(seed, "jitter"))
     env.run(until=duration_s)
     cluster._sync()
     end_of_metrics = (cluster.total_work(), cluster.capacity_seconds)
-    _drain(env, cluster, record, duration_s)
+    _drain(env, cluster, record, duration_s, workload)
+    tables = _tables(cluster, record, duration_s, metrics_period_s, end_of_metrics)
+    _tag_requests(tables["requests"], tags)
     return Run(config=config, workload=workload, duration_s=duration_s, seed=seed,
-               metrics_period_s=metrics_period_s, assumptions=assumptions,
-               tables=_tables(cluster, record, duration_s, metrics_period_s, end_of_metrics))
+               metrics_period_s=metrics_period_s, assumptions=assumptions, tables=tables,
+               databases=merged.names if merged else ())
 
 
-def _drain(env: simpy.Environment, cluster: Cluster, record: QueueServer | Clients, duration_s: float) -> None:
+def _draw_databases(by_database: dict[str, Workload], merged: databases.MergedWorkloads,
+                    assumptions: ModelAssumptions, seed: int,
+                    duration_s: float) -> tuple[np.ndarray, np.ndarray, databases.DatabaseTags]:
+    """Each database's arrivals and costs from its own streams (keyed by its name), merged in arrival order."""
+    parts = []
+    for name, database_workload in by_database.items():
+        key = databases.stream_key(name)
+        arrival_s = draw_arrivals(database_workload, seed, duration_s, key)
+        parts.append((arrival_s, draw_costs(database_workload, assumptions, seed, len(arrival_s), key)))
+    arrival_s, cost, code = databases.interleave(parts)
+    return arrival_s, cost, databases.DatabaseTags(merged.names, code, merged.blocker_databases)
+
+
+def _tag_requests(requests: pd.DataFrame, tags: databases.DatabaseTags | None) -> None:
+    """The ``database`` column: each request's database, NULL for one plain workload."""
+    if tags is None:
+        requests["database"] = pd.Categorical.from_codes(np.full(len(requests), -1, np.int8), categories=[])
+    else:
+        requests["database"] = pd.Categorical.from_codes(tags.request_code, categories=list(tags.names))
+
+
+def _check_arguments(config: ClusterConfig, workload: Workload, duration_s: float, seed: int,
+                     metrics_period_s: float) -> None:
+    _check_type("config", config, ClusterConfig, "a ClusterConfig")
+    _check_type("workload", workload, Workload, "a Workload")
+    _check_positive("duration_s", duration_s)
+    _check_range("duration_s", duration_s, 0, MAX_DURATION_S, unit="seconds: at most 366 days")
+    # CloudWatch's finest resolution is one second; finer rows would only multiply the table.
+    _check_positive("metrics_period_s", metrics_period_s)
+    _check_range("metrics_period_s", metrics_period_s, 1, MAX_DURATION_S, unit="seconds")
+    _check_type("seed", seed, int, "an integer")
+    if seed < 0:
+        raise ValueError(f"seed={seed!r} must be >= 0 (numpy's SeedSequence takes a non-negative integer)")
+    for index, op in enumerate(workload.blocking):
+        if type(op).__name__ in facts.POSTGRESQL_ONLY_BLOCKERS and config.engine != "aurora-postgresql":
+            raise ValueError(f"blocking[{index}]={op!r} is PostgreSQL-only, but config.engine={config.engine!r}")
+
+
+def _drain(env: simpy.Environment, cluster: Cluster, record: QueueServer | Clients, duration_s: float,
+           workload: Workload) -> None:
     """Run on until every request has ended (no new request arrives after duration_s)."""
-    step = cluster.assumptions.controller_period_s
-    while (record.outcome == PENDING).any():
-        if env.now >= duration_s + MAX_DRAIN_S:
-            raise RuntimeError(f"requests still in flight {MAX_DRAIN_S} s after duration_s={duration_s}")
+    step, limit_s = cluster.assumptions.controller_period_s, duration_s + MAX_DRAIN_S
+    while record.pending:  # a counter: scanning ten million outcomes every step would make a long drain crawl
+        # Even at max_capacity the queued work needs backlog / max_capacity seconds: say so now if that is too long.
+        if env.now + cluster.server.backlog_work() / cluster.config.max_capacity > limit_s or env.now >= limit_s:
+            config = cluster.config
+            msg = (f"requests still in flight {MAX_DRAIN_S} s (7 days) after duration_s={duration_s:g}: the cluster "
+                   f"cannot finish the work it accepted (query_cpu_s={workload.query_cpu_s:g} mean per request, "
+                   f"max_capacity={config.max_capacity} ACU); lower the rates or query_cpu_s, or raise max_capacity")
+            raise RuntimeError(msg)
         env.run(until=env.now + step)
         cluster._sync()
 
@@ -150,8 +207,10 @@ def _tables(cluster: Cluster, record: QueueServer | Clients, duration_s: float, 
         "finished_s": record.finish_s, "latency_s": latency, "attempts": attempts, "outcome": outcome,
         "error": error,
     })
-    events = pd.DataFrame(cluster.events, columns=["time_s", "kind", "capacity_from", "capacity_to", "message"])
+    events = pd.DataFrame(cluster.events, columns=["time_s", "kind", "capacity_from", "capacity_to", "message",
+                                                   "database"])
     events["time_s"] = events["time_s"].astype(float)
+    events["database"] = pd.Categorical(events["database"])  # NULL for cluster-wide events
     events.insert(0, "seq", np.arange(len(events), dtype=np.int64))
     events.insert(3, "rds_event_id", events["kind"].map(facts.RDS_EVENT_IDS))
     for column in ("capacity_from", "capacity_to"):
@@ -235,8 +294,9 @@ class Run:
 
     def __init__(self, *, config: ClusterConfig, workload: Workload, duration_s: float, seed: int,
                  metrics_period_s: float, assumptions: ModelAssumptions,
-                 tables: dict[str, pd.DataFrame]) -> None:
+                 tables: dict[str, pd.DataFrame], databases: tuple[str, ...] = ()) -> None:
         self.config, self.workload, self.assumptions = config, workload, assumptions
+        self.databases = databases  # the names of the databases on the cluster; () for one plain workload
         self.duration_s, self.seed, self.metrics_period_s = duration_s, seed, metrics_period_s
         self._con = _new_connection()
         self._frames = tables  # the views below scan these frames in place: no copy (360 k rows: 4 ms vs 50 ms)

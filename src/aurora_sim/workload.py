@@ -21,10 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ._validate import _check_choice, _check_positive, _check_type
+from ._validate import _check_choice, _check_positive, _check_range, _check_type
 from .clients import CONNECTION_STRATEGIES, ConnectionPool, ConnectPerRequest, DataApi, RetryPolicy
 
 ARRIVAL_PATTERNS = ("poisson", "regular")
+# A request is a statement: one that needs more than an hour of one ACU is a LongQuery (a blocking operation). The
+# bound keeps a run's backlog finite: a mean of 1e6 ACU-seconds would leave requests in flight for weeks.
+MAX_QUERY_CPU_S = 3600.0
+MAX_PIECES = 1000  # LongTransaction.split: more pieces than this is no longer one transaction narrowed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +70,8 @@ class LongTransaction(_HeldConnection):
         _check_type("pieces", pieces, int, "a whole number")
         if pieces < 1:
             raise ValueError(f"pieces={pieces!r} must be >= 1")
+        if pieces > MAX_PIECES:
+            raise ValueError(f"pieces={pieces!r} must be <= {MAX_PIECES}")
         _check_positive("gap_s", gap_s, allow_zero=True)
         each = self.duration_s / pieces
         return tuple(LongTransaction(start_s=float(self.start_s + k * (each + gap_s)), duration_s=each)
@@ -193,6 +199,8 @@ class Workload:
         object.__setattr__(self, "segments", _check_segments(self.segments))
         _check_choice("arrivals", self.arrivals, ARRIVAL_PATTERNS)
         _check_positive("query_cpu_s", self.query_cpu_s)
+        _check_range("query_cpu_s", self.query_cpu_s, 0, MAX_QUERY_CPU_S,
+                     unit="mean ACU-seconds per request; model a longer statement as a LongQuery")
         _check_type("blocking", self.blocking, (list, tuple), "a list of blocking operations")
         for i, op in enumerate(self.blocking):
             if not isinstance(op, BLOCKING_KINDS):
