@@ -551,16 +551,18 @@ def test_notebook_01_panel_shows_the_burst_and_keeps_the_whole_run_on_redraw(lab
 
 
 PANELS = "harness/every_panel.ipynb"  # the other notebooks' panels, by their function names
-PANEL_CALLS = ("setup_check_panel", "explore_panel", "pause_resume_panel", "blocking_panel", "retry_panel")
+PANEL_CALLS = ("setup_check_panel", "explore_panel", "pause_resume_panel", "blocking_panel", "retry_panel",
+               "consolidation_panel", "engine_panel", "alarm_panel")
 NARROW_WIDTH = 1024  # a laptop with the file browser open: the output area is ~600 px wide
 NARROW_PLOT_SHARE = 0.7  # there the axes' fixed margins (~130 px) take a larger share
 
 
 def test_every_other_panel_fills_the_width_and_its_markers_hover(lab_server: LabServer, browser: Any,
                                                                  tmp_path: Path) -> None:
-    """The panels of notebooks 00, 03, 05 and 06 use the full width of a narrow window with nothing cut off; in
-    notebook 00's explorer (the tour) the first `scale started` shares its moment with `scaling point found`, and
-    still hovers."""
+    """The panels of notebooks 00, 03, 04, 05, 06, 07 and 11 use the full width of a narrow window with nothing cut
+    off; in notebook 00's explorer (the tour) the first `scale started` shares its moment with `scaling point
+    found`, and still hovers; notebook 07's panel (two engines per move) and notebook 11's (an alarm) redraw when
+    their first slider moves."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
@@ -579,3 +581,11 @@ def test_every_other_panel_fills_the_width_and_its_markers_hover(lab_server: Lab
         hover = _hover_first(page, explorer, "scale started")
         _assert_hover_names(hover, "scale started", "widgets.explore_panel()")
         assert "at the same moment: scaling point found" in hover, f"the label does not name its neighbour: {hover!r}"
+        # Notebook 07's panel runs two engines per move: its first slider (the peak) must redraw the figure too.
+        engines = outputs.nth(PANEL_CALLS.index("engine_panel"))
+        _report("widgets.engine_panel()", _move_slider(lab_server, page, panel, PANELS, engines))
+        _check_fits(engines, "widgets.engine_panel() after a redraw", plot_share=NARROW_PLOT_SHARE)
+        # Notebook 11's panel replays an alarm, not a run: its first slider (the threshold) must redraw the figure.
+        alarm = outputs.nth(PANEL_CALLS.index("alarm_panel"))
+        _report("widgets.alarm_panel()", _move_slider(lab_server, page, panel, PANELS, alarm))
+        _check_fits(alarm, "widgets.alarm_panel() after a redraw", plot_share=NARROW_PLOT_SHARE)

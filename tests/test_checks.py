@@ -106,3 +106,133 @@ def test_retry_exercise_rewards_jitter_not_plain_exponential() -> None:
     jittered = ("full_jitter", "equal_jitter", "decorrelated_jitter")
     assert all(checks.retry_wave(RetryPolicy(name)) <= herd * checks.STORM_WAVE_MAX_SHARE for name in jittered)
     assert any(checks.retry_exercise.check(name, 10).status == checks.CORRECT for name in jittered[1:])
+
+
+# --- notebook 07: port the MySQL cluster to PostgreSQL ------------------------------------------------------------
+
+PORT_SOLUTION = (192, {"statement_timeout": 120_000})
+
+
+def test_port_placeholder_is_not_attempted() -> None:
+    assert checks.port_exercise.check(None, None).status == checks.NOT_ATTEMPTED
+    assert checks.port_exercise.check(192, None).status == checks.NOT_ATTEMPTED
+
+
+def test_port_reference_solution_is_correct() -> None:
+    verdict = checks.port_exercise.check(*PORT_SOLUTION)
+    assert verdict.status == checks.CORRECT, verdict.message
+
+
+@pytest.mark.parametrize(("answer", "why"), [
+    ((128, {"statement_timeout": 120_000}), "not on the aurora-postgresql ladder"),   # MySQL's maximum, copied
+    ((192, {"max_execution_time": 120_000}), "it is an aurora-mysql parameter"),      # MySQL's parameter, copied
+    ((64, {"statement_timeout": 120_000}), "needs more capacity"),                     # the rung below: the peak waits
+    ((192, {}), "runaway dashboard query held the scaling point"),                     # no limit at all
+    ((192, {"idle_in_transaction_session_timeout": 120_000}), "held the scaling point"),  # the wrong limit
+    ((192, {"statement_timeout": 1_800_000}), "held the scaling point"),               # a limit that fires too late
+    ((192, {"statement_timeout": 1_000}), "cancelled by your statement_timeout"),      # a limit too tight
+    ((384, {"statement_timeout": 120_000}), "so does a lower maximum"),                # a ceiling higher than needed
+    ((192, 120_000), "must be a dict"),
+])
+def test_port_wrong_answers_say_why_without_the_answer(answer: tuple, why: str) -> None:
+    verdict = checks.port_exercise.check(*answer)
+    assert verdict.status == checks.NOT_YET, verdict.message
+    assert why in verdict.message
+    limit = PORT_SOLUTION[1]["statement_timeout"]
+    for value, texts in ((PORT_SOLUTION[0], [f"{PORT_SOLUTION[0]} ACU"]), (limit, [f"{limit:,}", str(limit)])):
+        if str(value) not in repr(answer):  # the checker may repeat the learner's own value, never the expected one
+            assert not any(text in verdict.message for text in texts), verdict.message
+
+
+# --- notebook 11: the job that blocked scaling at night, and an alarm for it -------------------------------------
+
+NIGHT_CULPRIT_SOLUTION = ("reporting", "02:05")  # the first RDS-EVENT-0143 of the night shift
+
+
+def _night_alarm_solution():
+    from aurora_sim.alarms import Alarm
+
+    return Alarm(metric_name="CPUUtilization", threshold=70, evaluation_periods=5)
+
+
+def test_night_placeholders_are_not_attempted() -> None:
+    assert checks.night_culprit.check(None, None).status == checks.NOT_ATTEMPTED
+    assert checks.night_culprit.check("reporting", None).status == checks.NOT_ATTEMPTED
+    assert checks.night_alarm.check(None).status == checks.NOT_ATTEMPTED
+
+
+def test_night_culprit_reference_solution_is_correct() -> None:
+    verdict = checks.night_culprit.check(*NIGHT_CULPRIT_SOLUTION)
+    assert verdict.status == checks.CORRECT, verdict.message
+    assert checks.night_culprit.check("REPORTING ", "2:06").status == checks.CORRECT, "case, spaces, a minute off"
+
+
+@pytest.mark.parametrize(("answer", "why"), [
+    (("backup", "02:05"), "was not holding anything open"),      # the slow log's red herring
+    (("cleanup", "02:05"), "was not holding anything open"),     # waited on the culprit, later
+    (("bob", "02:05"), "no session called 'bob'"),
+    (("reporting", "02:00"), "*asked* to scale"),                # RDS-EVENT-0141, not 0143
+    (("reporting", "02:23"), "but not the first"),
+    (("reporting", "03:00"), "no scaling failed at 03:00"),
+    (("reporting", 205), "must be a time of the night as text"),
+])
+def test_night_culprit_wrong_answers_say_why_without_the_answer(answer: tuple, why: str) -> None:
+    verdict = checks.night_culprit.check(*answer)
+    assert verdict.status == checks.NOT_YET, verdict.message
+    assert why in verdict.message
+    if answer[0] != "reporting":
+        assert "reporting" not in verdict.message
+    assert "02:05" not in verdict.message
+
+
+def test_night_alarm_reference_solution_is_correct() -> None:
+    verdict = checks.night_alarm.check(_night_alarm_solution())
+    assert verdict.status == checks.CORRECT, verdict.message
+
+
+@pytest.mark.parametrize(("changes", "why"), [
+    ({"evaluation_periods": 1, "datapoints_to_alarm": 1}, "in the busy hour"),  # one hot minute pages
+    ({"treat_missing_data": "breaching"}, "while the cluster was paused"),  # every pause pages
+    ({"threshold": 95}, "never went to ALARM"),                             # too high to notice
+    ({"metric_name": "DatabaseConnections"}, "never went to ALARM"),        # the wrong metric
+])
+def test_night_alarm_wrong_answers_say_why(changes: dict, why: str) -> None:
+    import dataclasses
+
+    verdict = checks.night_alarm.check(dataclasses.replace(_night_alarm_solution(), **changes))
+    assert verdict.status == checks.NOT_YET, verdict.message
+    assert why in verdict.message
+
+
+def test_night_alarm_refuses_what_is_not_an_alarm() -> None:
+    verdict = checks.night_alarm.check({"metric_name": "CPUUtilization"})
+    assert verdict.status == checks.NOT_YET and "must be an Alarm" in verdict.message
+
+
+# --- notebook 04: the grouping of three databases, and each cluster's range ------------------------------------------
+
+GROUPING_SOLUTION = [(("shop",), 2, 4), (("reports",), 1, 1), (("tool",), 1, 1)]  # one each, each at its own size
+
+
+def test_grouping_placeholder_is_not_attempted() -> None:
+    assert checks.grouping_exercise.check(None).status == checks.NOT_ATTEMPTED
+
+
+def test_grouping_reference_solution_is_correct() -> None:
+    verdict = checks.grouping_exercise.check(GROUPING_SOLUTION)
+    assert verdict.status == checks.CORRECT, verdict.message
+
+
+@pytest.mark.parametrize(("answer", "why"), [
+    ([(("shop", "reports", "tool"), 2, 8)], "requests failed"),  # the report holds the peak's scale-up
+    ([(("shop",), 2, 8), (("reports",), 1, 1), (("tool",), 1, 1)], "a cheaper plan"),  # a maximum never needed
+    ([(("shop", "tool"), 2, 4), (("reports",), 1, 1)], "a cheaper plan"),  # the tool lifts the shop's rung
+    ([(("shop",), 1, 4), (("reports",), 1, 1), (("tool",), 1, 1)], "requests failed"),  # the shop's minimum too low
+    ([(("shop",), 2, 4)], "on no cluster"),
+    ([("shop", 2, 4)], "must be (databases, min_capacity, max_capacity)"),
+])
+def test_grouping_wrong_answers_say_why_without_the_answer(answer: list, why: str) -> None:
+    verdict = checks.grouping_exercise.check(answer)
+    assert verdict.status == checks.NOT_YET, verdict.message
+    assert why in verdict.message
+    assert str(GROUPING_SOLUTION) not in verdict.message and "2–4" not in verdict.message

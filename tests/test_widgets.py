@@ -25,7 +25,8 @@ def _extremes(slider: ipw.ValueWidget) -> list[object]:
 
 PANELS = {"minimum_capacity": widgets.minimum_capacity_panel, "pause_resume": widgets.pause_resume_panel,
           "explore": widgets.explore_panel, "connections": widgets.connection_panel,
-          "blocking": widgets.blocking_panel, "retry": widgets.retry_panel}
+          "blocking": widgets.blocking_panel, "retry": widgets.retry_panel, "engines": widgets.engine_panel,
+          "consolidation": widgets.consolidation_panel}
 
 
 @pytest.fixture(scope="module", params=sorted(PANELS))

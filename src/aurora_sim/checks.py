@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import numbers
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 import pandas as pd
 
-from . import facts, scenarios
+from . import consolidation, costs, facts, scenarios
 from .clients import REFUSED, RetryPolicy
-from .config import ModelAssumptions
+from .config import ClusterConfig, ModelAssumptions
 from .report import Summary, summarize
 from .scenarios import DAY_START_H, OFFICE_HOURS_H, SPIKE_END_S, SPIKE_START_S, flash_sale, office_day, tour
 
@@ -481,5 +481,329 @@ data_api_retry_exercise = Exercise(
         "arrive at the earliest, so that the rest of the resume fits within the call limit?",
         "Jitter can draw a sleep near zero: look at the smallest sleep each strategy can give for the first retry "
         "(RetryPolicy.delay_s(1, 0.0, rng)), and keep base_s within the default cap_s.",
+    ),
+)
+
+
+# --- notebook 07: port the MySQL cluster to PostgreSQL -------------------------------------------------------
+
+PORT_P95_TARGET_MS = 1000.0
+
+
+def port_scenario(max_capacity: int, parameters: Mapping[str, int]) -> scenarios.Scenario:
+    """The MySQL cluster of ``scenarios.mysql_to_port()`` ported to Aurora PostgreSQL with ``max_capacity`` and
+    ``parameters``, everything else kept: its month-end peak and its runaway query.
+
+    Example:
+        >>> port_scenario(192, {}).config.engine, port_scenario(192, {}).config.min_capacity
+        ('aurora-postgresql', 16)
+    """
+    if not isinstance(parameters, Mapping):
+        raise TypeError(f"my_parameters={parameters!r} must be a dict of parameter name to milliseconds, "
+                        "like {'some_parameter': 1_000}")
+    source = scenarios.mysql_to_port().config
+    return scenarios.month_end_peak(engine="aurora-postgresql", min_capacity=source.min_capacity,
+                                    max_capacity=max_capacity, runaway_query=True, parameters=dict(parameters))
+
+
+def _runaway_end_s(run) -> float:
+    """When the runaway query ended: cancelled by a timeout parameter, or at the end of its planned run."""
+    cancelled = run.sql("SELECT min(time_s) FROM events WHERE kind = 'transaction_aborted' AND time_s >= $1",
+                        params=[scenarios.RUNAWAY_START_S]).fetchall()[0][0]
+    return cancelled if cancelled is not None else scenarios.RUNAWAY_START_S + scenarios.RUNAWAY_DURATION_S
+
+
+def port_problem(run) -> str | None:
+    """Why a run of the ported cluster misses the exercise's targets (no failed scaling, no failed request, p95 at
+    most ``PORT_P95_TARGET_MS``), or None when it meets them. The MySQL original meets them too.
+
+    Example:
+        >>> port_problem(scenarios.mysql_to_port().run()) is None
+        True
+    """
+    summary = summarize(run)
+    if summary.scale_failures:  # the root cause first: a held scaling point also makes requests queue and time out
+        first_failure_s = run.sql("SELECT min(time_s) FROM events WHERE kind = 'scale_failed'").fetchall()[0][0]
+        if _runaway_end_s(run) > first_failure_s - run.config.seconds_before_timeout:
+            return (f"the cluster failed to scale {summary.scale_failures} time(s) while the traffic climbed: the "
+                    "runaway dashboard query held the scaling point. Which parameter ends a long SELECT on this "
+                    "engine, and how soon must it end it?")
+    cancelled = run.sql("SELECT count(*) FROM requests WHERE error = $1",
+                        params=[facts.STATEMENT_TIMEOUT_ERROR]).fetchall()[0][0]
+    if cancelled:
+        return (f"{cancelled:,} ordinary requests were cancelled by your statement_timeout: a limit for every "
+                "statement of the cluster must leave the ordinary queries room.")
+    if summary.scale_failures:
+        return (f"the cluster failed to scale {summary.scale_failures} time(s) while the traffic climbed, too busy "
+                "to find a scaling point.")
+    if summary.failed or summary.p95_latency_ms > PORT_P95_TARGET_MS:
+        failed = f"{summary.failed:,} requests failed" if summary.failed else "the requests queued"
+        return (f"with at most {run.config.max_capacity} ACU, p95 latency was {summary.p95_latency_ms / 1000:,.1f} s "
+                f"and {failed} (target: p95 ≤ {PORT_P95_TARGET_MS / 1000:g} s, no failures): the peak needs more "
+                "capacity than that.")
+    return None
+
+
+def _judge_port(max_capacity: int, parameters: Mapping[str, int]) -> Verdict:
+    scenario = port_scenario(max_capacity, parameters)
+    problem = port_problem(scenario.run())
+    if problem:
+        return Verdict(NOT_YET, problem)
+    lower = [rung for rung in scenario.config.ladder if rung < max_capacity]
+    if lower and port_problem(port_scenario(lower[-1], parameters).run()) is None:
+        return Verdict(NOT_YET, f"at most {max_capacity} ACU carries the peak, but so does a lower maximum: the "
+                       "maximum is also the most the cluster can bill for, should the traffic or a bug run away.")
+    summary, source = summarize(scenario.run()), summarize(scenarios.mysql_to_port().run())
+    return Verdict(CORRECT, f"at most {max_capacity} ACU carries the peak (p95 {summary.p95_latency_ms:,.0f} ms, no "
+                   "failed request or scaling) and your parameters end the runaway query before the climb. The "
+                   f"PostgreSQL cluster costs USD {summary.cost_usd:.2f} for the run, the MySQL one "
+                   f"USD {source.cost_usd:.2f}.")
+
+
+port_exercise = Exercise(
+    name="port",
+    judge=_judge_port,
+    hints=(
+        "Two settings cannot be copied: look for the MySQL maximum on the PostgreSQL ladder "
+        "(facts.CAPACITY_LADDER), and for max_execution_time in facts.ENGINE_PARAMETERS.",
+        "Run the panel at the default peak with each PostgreSQL maximum near the MySQL one: which is the lowest "
+        "that keeps p95 low?",
+        "On PostgreSQL the limit on one statement is statement_timeout, in milliseconds; it applies to every "
+        "statement, so it must end the runaway query before the climb without cutting the ordinary ones short.",
+    ),
+)
+
+
+# --- notebook 11: which job blocked scaling at night, and an alarm that pages for it -------------------------
+
+NIGHT_MINUTE_TOLERANCE_S = 60  # an answer within a minute of the event counts: logs and events show seconds
+
+
+def night_clock(time_s: float) -> str:
+    """The wall-clock time ("HH:MM") of the night run's ``time_s`` (time 0 is midnight).
+
+    Example:
+        >>> night_clock(2 * 3600 + 5 * 60 + 56)
+        '02:05'
+    """
+    minutes = int((scenarios.NIGHT_START_H * 3600 + time_s) // 60)
+    return f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"
+
+
+def _night_seconds(clock: object) -> float:
+    """ "HH:MM" or "HH:MM:SS" on the night's clock, as the run's seconds."""
+    if not isinstance(clock, str) or not 2 <= len(clock.split(":")) <= 3:
+        raise TypeError(f"my_first_failure={clock!r} must be a time of the night as text, such as \"03:10\"")
+    try:
+        parts = [int(part) for part in clock.split(":")]
+    except ValueError:
+        raise ValueError(f"my_first_failure={clock!r} must be hours and minutes as digits, such as \"03:10\"") from None
+    seconds = parts[0] * 3600 + parts[1] * 60 + (parts[2] if len(parts) == 3 else 0)
+    return seconds - scenarios.NIGHT_START_H * 3600
+
+
+def night_scaling_events() -> pd.DataFrame:
+    """The night's scale_started and scale_failed events (``time_s``, ``kind``), in order."""
+    return scenarios.night_shift().run().sql(
+        "SELECT time_s, kind FROM events WHERE kind IN ('scale_started', 'scale_failed') ORDER BY seq").df()
+
+
+def night_blocked_window() -> tuple[float, float]:
+    """From the first scale-up request that ended in a failure to the last failure, in run seconds.
+
+    Example:
+        >>> start, end = night_blocked_window()
+        >>> scenarios.NIGHT_IMPORT_S[0] < start < end
+        True
+    """
+    events = night_scaling_events()
+    failed = events.loc[events["kind"] == "scale_failed", "time_s"]
+    first_failed = float(failed.min())
+    started = events.loc[(events["kind"] == "scale_started") & (events["time_s"] < first_failed), "time_s"]
+    return float(started.max()), float(failed.max())
+
+
+def _night_culprits() -> set[str]:
+    """Names and users of the jobs whose session was open for the whole first failed search."""
+    start, _ = night_blocked_window()
+    first_failed = float(night_scaling_events().query("kind == 'scale_failed'")["time_s"].min())
+    return {label for name, (session, op) in scenarios.NIGHT_JOBS.items()
+            if op.start_s <= start and op.end_s >= first_failed for label in (name, session.user)}
+
+
+def _judge_night_culprit(job: str, first_failure: str) -> Verdict:
+    if not isinstance(job, str):
+        raise TypeError(f"my_job={job!r} must be text: the job's name or database user, as the logs show it")
+    known = {label for name, (session, _) in scenarios.NIGHT_JOBS.items() for label in (name, session.user)}
+    job = job.strip().lower()
+    if job not in known:
+        return Verdict(NOT_YET, f"no session called {job!r} ran tonight. Give the job as the logs name it: its "
+                       "database user (User@Host in the slow query log, Connect in the general log).")
+    if job not in _night_culprits():
+        return Verdict(NOT_YET, f"{job} was not holding anything open while the cluster searched for a scaling "
+                       "point. Compare when each session began and ended with the failed scalings.")
+    answer_s = _night_seconds(first_failure)
+    events = night_scaling_events()
+    failed = events.loc[events["kind"] == "scale_failed", "time_s"]
+    started = events.loc[events["kind"] == "scale_started", "time_s"]
+    if abs(answer_s - failed.min()) <= NIGHT_MINUTE_TOLERANCE_S:
+        return Verdict(CORRECT, f"{job} kept a transaction open across the night's import, and the cluster's first "
+                       f"search for a scaling point failed at {night_clock(failed.min())}; {len(failed) - 1} more "
+                       "failed after it.")
+    if (abs(started - answer_s) <= NIGHT_MINUTE_TOLERANCE_S).any():
+        return Verdict(NOT_YET, f"the job is right. At {first_failure} the cluster *asked* to scale "
+                       f"({facts.RDS_EVENT_IDS['scale_started']}); the question is when that first failed "
+                       f"({facts.RDS_EVENT_IDS['scale_failed']}).")
+    if (abs(failed - answer_s) <= NIGHT_MINUTE_TOLERANCE_S).any():
+        return Verdict(NOT_YET, f"the job is right, and a scaling did fail at {first_failure}, but not the first.")
+    return Verdict(NOT_YET, f"the job is right, but no scaling failed at {first_failure}. Look for "
+                   f"{facts.RDS_EVENT_IDS['scale_failed']} in the events table (time_s is seconds after midnight).")
+
+
+night_culprit = Exercise(
+    name="night_culprit",
+    judge=_judge_night_culprit,
+    hints=(
+        f"Start from the RDS events: which event says a scaling failed ({facts.RDS_EVENT_IDS['scale_failed']}), "
+        "and when is the first one? Then look for a session that was open across it.",
+        "The slow query log shows statements that ran longer than long_query_time. An open transaction that sits "
+        "idle is not a slow statement: publish the logs again with general_log on and read log_general.",
+        "In log_general a session's BEGIN and COMMIT (or Connect and Quit) bound what it held open. Give the user "
+        "of the one that spans the first failure, and that failure's time as \"HH:MM\".",
+    ),
+)
+
+
+def _judge_night_alarm(alarm: object) -> Verdict:
+    from .alarms import ALARM, Alarm, evaluate
+
+    if not isinstance(alarm, Alarm):
+        raise TypeError(f"my_alarm={alarm!r} must be an Alarm, e.g. Alarm(metric_name=..., threshold=...)")
+    run = scenarios.night_shift().run()
+    evaluation = evaluate(alarm, run, start_h=scenarios.NIGHT_START_H)
+    start, end = night_blocked_window()
+    if not evaluation.fired_between(start, end):
+        return Verdict(NOT_YET, "your alarm never went to ALARM while the import's scale-up was blocked: it would "
+                       "not have paged anyone when it mattered.")
+    busy_start, busy_end = scenarios.NIGHT_BUSY_HOUR_S
+    states = evaluation.states
+    in_alarm = states[states["state"] == ALARM]
+    if evaluation.fired_between(busy_start, busy_end):
+        first = in_alarm[in_alarm["time_s"] >= busy_start]["time_s"].min()
+        return Verdict(NOT_YET, f"it also fires at {night_clock(first)}, in the busy hour, where the cluster scaled "
+                       "up within a minute: an ordinary busy hour must not page anyone.")
+    elsewhere = in_alarm[(in_alarm["time_s"] < start) | (in_alarm["time_s"] > end + alarm.period_s)]
+    if len(elsewhere):
+        first = float(elsewhere["time_s"].min())
+        paused = evaluation.datapoints.set_index("time_s")["value"].get(first - alarm.period_s)
+        why = " while the cluster was paused and published no CPU" if paused is None or pd.isna(paused) else ""
+        return Verdict(NOT_YET, f"it also goes to ALARM at {night_clock(first)}{why}: a page nobody should get.")
+    fired = float(in_alarm[in_alarm["time_s"] >= start]["time_s"].min())
+    return Verdict(CORRECT, f"your alarm went to ALARM at {night_clock(fired)}, {(fired - start) / 60:.0f} min after "
+                   "the blocked scale-up began, and stayed quiet through the pauses and the busy hour.")
+
+
+night_alarm = Exercise(
+    name="night_alarm",
+    judge=_judge_night_alarm,
+    hints=(
+        "Try settings in the panel: for how many minutes does CPU stay above 70 % in the busy hour, and for how "
+        "many while the import is blocked?",
+        "evaluation_periods × period_s is how long the alarm looks back; datapoints_to_alarm is how many of those "
+        "periods must breach. Choose them so that one hot minute is not enough.",
+        "The cluster pauses at night and publishes no CPU then: with treat_missing_data='breaching' every pause "
+        "pages you. Keep the default, or choose 'notBreaching'.",
+    ),
+)
+
+
+# --- notebook 04: group three databases into clusters, each with its range, at the lowest cost -------------------
+
+GROUPING_P95_TARGET_MS = 1000.0
+INTERACTIVE_DATABASES = ("shop", "tool")  # people wait on these; the report is a batch job (no failure all the same)
+GROUPING_SEED = 7
+
+
+def _checked_plan(plan: object) -> tuple[tuple[tuple[str, ...], int, int], ...]:
+    """The learner's plan as a tuple of (databases, min_capacity, max_capacity); TypeError naming a bad entry."""
+    if not isinstance(plan, (list, tuple)) or not plan:
+        raise TypeError(f"my_plan={plan!r} must be a list of (databases, min_capacity, max_capacity)")
+    checked = []
+    for index, entry in enumerate(plan):
+        if not isinstance(entry, (list, tuple)) or len(entry) != 3 or not isinstance(entry[0], (list, tuple)):
+            raise TypeError(f"my_plan[{index}]={entry!r} must be (databases, min_capacity, max_capacity), "
+                            "e.g. (('shop',), 2, 8)")
+        checked.append((tuple(entry[0]), entry[1], entry[2]))
+    return tuple(checked)
+
+
+@cache
+def _grouping_runs(plan: tuple[tuple[tuple[str, ...], int, int], ...]) -> dict:
+    clusters = {" + ".join(names): (names, ClusterConfig(min_capacity=low, max_capacity=high))
+                for names, low, high in plan}
+    return consolidation.run_plan(clusters, scenarios.three_databases(), duration_s=scenarios.EVENING_S,
+                                  seed=GROUPING_SEED)
+
+
+def grouping_runs(plan: object) -> dict:
+    """Simulate a plan for notebook 04's three databases: one run per cluster, named after what it hosts.
+
+    Example:
+        >>> list(grouping_runs([(("shop", "tool"), 2, 8), (("reports",), 1, 2)]))
+        ['shop + tool', 'reports']
+    """
+    return _grouping_runs(_checked_plan(plan))
+
+
+def grouping_problem(runs: Mapping) -> str | None:
+    """Why a plan's runs miss the targets (a failed request anywhere; p95 over ``GROUPING_P95_TARGET_MS`` for the
+    shop or the tool), or None when they meet them."""
+    figures = consolidation.database_figures(runs)
+    failed = figures[figures["failed"] > 0]
+    if len(failed):
+        where = ", ".join(f"{name} {int(count):,}" for name, count in failed["failed"].items())
+        return (f"requests failed ({where}): a database shares its cluster's connections and scaling points with "
+                "every other database on it, and a cluster's maximum caps them all.")
+    slow = figures.loc[list(INTERACTIVE_DATABASES)]
+    slow = slow[slow["p95_ms"] > GROUPING_P95_TARGET_MS]
+    if len(slow):
+        where = ", ".join(f"{name} {p95:,.0f} ms" for name, p95 in slow["p95_ms"].items())
+        return (f"p95 latency was too high ({where}; target: p95 ≤ {GROUPING_P95_TARGET_MS:,.0f} ms for the shop "
+                "and the tool).")
+    return None
+
+
+def _plan_cost_usd(runs: Mapping) -> float:
+    return sum(costs.bill(run).cost_usd for run in runs.values())
+
+
+_REFERENCE_GROUPING = ((("shop",), 2, 4), (("reports",), 1, 1), (("tool",), 1, 1))
+
+
+def _judge_grouping(plan: object) -> Verdict:
+    runs = grouping_runs(plan)
+    problem = grouping_problem(runs)
+    if problem:
+        return Verdict(NOT_YET, problem)
+    cost = _plan_cost_usd(runs)
+    if cost > _plan_cost_usd(grouping_runs(_REFERENCE_GROUPING)) * 1.01:
+        return Verdict(NOT_YET, f"your plan meets the targets for USD {cost:.2f}, but a cheaper plan meets them "
+                       "too: look for ACUs no database uses (a minimum above what a cluster needs, a database "
+                       "that lifts a shared cluster to the next rung, a cluster that could pause).")
+    return Verdict(CORRECT, f"no request failed, the shop and the tool kept p95 within "
+                   f"{GROUPING_P95_TARGET_MS / 1000:g} s, and the evening costs USD {cost:.2f}: no cheaper plan "
+                   "meets the targets.")
+
+
+grouping_exercise = Exercise(
+    name="grouping",
+    judge=_judge_grouping,
+    hints=(
+        "Start from the panel: which database's operation blocks the others' scaling, and which database is "
+        "idle for part of the evening?",
+        "A cluster bills its capacity whatever it hosts: put two databases together only if their sum stays on the "
+        "same rung, and give a database that goes quiet a cluster that can pause.",
+        "Size each cluster from its own peak: the CPU it asks for (requests/s × ACU-seconds per request) must stay "
+        "under 70 % of its maximum, and its minimum should carry its ordinary traffic, no more.",
     ),
 )

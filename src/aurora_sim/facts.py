@@ -109,6 +109,10 @@ ENGINE_PARAMETERS = MappingProxyType({
     "aurora-mysql": ("max_execution_time",),
 })
 PARAMETER_MISSING_IN = MappingProxyType({"max_execution_time": ("aurora-mysql", "5.6")})
+# The largest value each engine accepts, in milliseconds (0 disables): PostgreSQL's are C ints (INT_MAX), MySQL's
+# max_execution_time an unsigned 32-bit value.
+ENGINE_PARAMETER_MAX_MS = MappingProxyType({"idle_in_transaction_session_timeout": 2_147_483_647,
+                                           "statement_timeout": 2_147_483_647, "max_execution_time": 4_294_967_295})
 STATEMENT_TIMEOUT_ERROR = "ERROR: canceling statement due to statement timeout"
 IDLE_IN_TRANSACTION_TIMEOUT_ERROR = "FATAL: terminating connection due to idle-in-transaction timeout"
 MAX_EXECUTION_TIME_ERROR = (
@@ -118,6 +122,10 @@ MAX_EXECUTION_TIME_ERROR = (
 # preventing scaling; it calls advisory locks, LISTEN and cursors WITH HOLD "not recommended".
 POSTGRESQL_ONLY_BLOCKERS = ("AdvisoryLock", "Listen", "Notify", "HoldCursor")
 DOCUMENTED_POSTGRESQL_BLOCKERS = ("Notify",)
+# The log types the RDS API exports to CloudWatch Logs from an Aurora cluster (EnableLogTypes): on Aurora PostgreSQL
+# one log holds everything. A v1 cluster chooses none: it uploads whichever logs its parameters turn on (LOG_TYPES).
+CLOUDWATCH_LOGS_EXPORTS = MappingProxyType({"aurora-mysql": ("audit", "error", "general", "slowquery"),
+                                            "aurora-postgresql": ("postgresql",)})
 
 # --- Clients ----------------------------------------------------------------------------------------------------
 
@@ -193,6 +201,53 @@ RDS_EVENT_MESSAGES = MappingProxyType(
     }
 )
 
+# --- Monitoring: CloudWatch metrics and alarms, engine logs ------------------------------------------------------
+
+CLOUDWATCH_NAMESPACE = "AWS/RDS"
+CLOUDWATCH_DIMENSION = "DBClusterIdentifier"
+# The v1 metrics a run can answer for, with the unit CloudWatch gives them; Queries is Aurora MySQL's only.
+CLOUDWATCH_METRICS = MappingProxyType({
+    "ServerlessDatabaseCapacity": "Count",
+    "CPUUtilization": "Percent",
+    "DatabaseConnections": "Count",
+    "Queries": "Count/Second",
+})
+MYSQL_ONLY_METRICS = ("Queries",)
+# What a paused cluster still publishes (its capacity, 0); its engine metrics stop, as no engine runs.
+METRICS_PUBLISHED_WHILE_PAUSED = ("ServerlessDatabaseCapacity",)
+METRIC_PUBLISH_PERIOD_S = 60
+METRIC_STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+
+ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
+ALARM_COMPARISONS = MappingProxyType({
+    "GreaterThanThreshold": ">", "GreaterThanOrEqualToThreshold": ">=",
+    "LessThanThreshold": "<", "LessThanOrEqualToThreshold": "<=",
+})
+TREAT_MISSING_DATA = ("missing", "notBreaching", "breaching", "ignore")
+DEFAULT_TREAT_MISSING_DATA = "missing"
+ALARM_MAX_EVALUATION_S = 86_400  # evaluation periods × period
+# How many datapoints an alarm retrieves beyond its evaluation periods (the evaluation range); AWS's example
+# retrieves 5 for 3 evaluation periods and gives no rule.
+ALARM_EXTRA_DATAPOINTS = 2
+
+# Log types: the CloudWatch Logs group of each is /aws/rds/cluster/<cluster>/<log type>.
+LOG_GROUP_TEMPLATE = "/aws/rds/cluster/{cluster}/{log_type}"
+LOG_TYPES = MappingProxyType({"aurora-mysql": ("error", "general", "slowquery", "audit"),
+                              "aurora-postgresql": ("error",)})
+LOG_PARAMETERS = MappingProxyType({
+    "aurora-mysql": ("slow_query_log", "long_query_time", "log_queries_not_using_indexes", "general_log",
+                     "server_audit_logging", "server_audit_events"),
+    "aurora-postgresql": ("log_min_duration_statement", "log_statement", "log_lock_waits", "deadlock_timeout",
+                          "log_temp_files", "log_autovacuum_min_duration", "log_connections",
+                          "log_disconnections"),
+})
+ALWAYS_ON_LOG_PARAMETERS = MappingProxyType({"aurora-postgresql": ("log_connections", "log_disconnections")})
+LONG_QUERY_TIME_RANGE_S = (0, 31_536_000)
+DEFAULT_LONG_QUERY_TIME_S = 10.0
+SERVER_AUDIT_EVENTS = ("CONNECT", "QUERY", "QUERY_DCL", "QUERY_DDL", "QUERY_DML", "TABLE")
+LOG_STATEMENT_VALUES = ("none", "ddl", "mod", "all")
+DEFAULT_DEADLOCK_TIMEOUT_MS = 1000
+
 # --- Life cycle -----------------------------------------------------------------------------------------------
 
 V1_NO_NEW_CLUSTERS_DATE = "2025-01-08"
@@ -264,6 +319,9 @@ SOURCES = MappingProxyType(
         "V1_END_OF_LIFE_DATE": Source("DOC", "UG setting-capacity page banner: v1 end of life"),
         "ENGINE_PARAMETERS": Source("DOC", "postgresql.org runtime-config-client; dev.mysql.com max_execution_time"),
         "PARAMETER_MISSING_IN": Source("INF", "max_execution_time arrived in MySQL 5.7.8; Aurora MySQL 5.6 lacks it"),
+        "ENGINE_PARAMETER_MAX_MS": Source("DOC", "PostgreSQL guc.c/pg_settings: statement_timeout and "
+                                          "idle_in_transaction_session_timeout 0..INT_MAX (2147483647) ms; MySQL 5.7 "
+                                          "manual, max_execution_time: Maximum Value 4294967295"),
         "STATEMENT_TIMEOUT_ERROR": Source("DOC", "PostgreSQL SQLSTATE 57014 message"),
         "IDLE_IN_TRANSACTION_TIMEOUT_ERROR": Source("DOC", "PostgreSQL SQLSTATE 25P03 message"),
         "MAX_EXECUTION_TIME_ERROR": Source("DOC", "MySQL error 3024 ER_QUERY_TIMEOUT"),
@@ -272,6 +330,10 @@ SOURCES = MappingProxyType(
                                            "is the model's inference (only NOTIFY is documented)"),
         "DOCUMENTED_POSTGRESQL_BLOCKERS": Source("DOC", "UG aurora-serverless.md limitations: 'NOTIFY commands "
                                                  "prevent scaling'"),
+        "CLOUDWATCH_LOGS_EXPORTS": Source("API", "RDS CloudwatchLogsExportConfiguration EnableLogTypes: 'Aurora "
+                                          "MySQL - audit | error | general | slowquery; Aurora PostgreSQL - "
+                                          "postgresql'; UG AuroraPostgreSQL.CloudWatch.md: 'only postgresql logs "
+                                          "can be published'"),
         "GONE_AWAY_ERROR": Source("DOC", "MySQL client error 2006; libpq 'server closed the connection "
                                   "unexpectedly'"),
         "POOL_TIMEOUT_ERROR": Source("DOC", "psycopg_pool PoolTimeout message"),
@@ -297,6 +359,48 @@ SOURCES = MappingProxyType(
         "PRICE_PER_ACU_HOUR_USD": Source("3P", "takayukii.me quoting the AWS pricing page (2018), us-east-1"),
         "MIN_BILLED_S_PER_ACTIVATION": Source("3P", "AWS FAQ line quoted by takayukii.me (2018), unverified"),
         "PRICE_PER_ACU_HOUR_V2_USD": Source("3P", "c3x.dev, factualminds (v2, us-east-1)"),
+        "CLOUDWATCH_NAMESPACE": Source("DOC", "UG Aurora.AuroraMySQL.Monitoring.Metrics.md: 'The AWS/RDS "
+                                       "namespace includes the following metrics'"),
+        "CLOUDWATCH_DIMENSION": Source("DOC", "UG metrics_dimensions.md: Aurora cluster metrics by "
+                                       "DBClusterIdentifier"),
+        "CLOUDWATCH_METRICS": Source("DOC", "UG aurora-serverless.viewing.md: 'the ServerlessDatabaseCapacity "
+                                     "metric … CPUUtilization, DatabaseConnections, Queries'; units from UG "
+                                     "Aurora.AuroraMySQL.Monitoring.Metrics.md"),
+        "MYSQL_ONLY_METRICS": Source("DOC", "UG Aurora.AuroraMySQL.Monitoring.Metrics.md: Queries applies to "
+                                     "Aurora MySQL"),
+        "METRICS_PUBLISHED_WHILE_PAUSED": Source("INF", "API DBCluster.Capacity: 'The capacity is 0 (zero) when "
+                                                 "the cluster is paused'; that the engine metrics stop while "
+                                                 "no engine runs is the model's inference"),
+        "METRIC_PUBLISH_PERIOD_S": Source("DOC", "UG monitoring-cloudwatch.md: 'Amazon Aurora automatically sends "
+                                          "metric data to CloudWatch in 1-minute periods'"),
+        "METRIC_STATISTICS": Source("API", "CloudWatch GetMetricStatistics Statistics"),
+        "ALARM_STATES": Source("DOC", "CloudWatch User Guide AlarmThatSendsEmail.md: alarm states"),
+        "ALARM_COMPARISONS": Source("API", "CloudWatch PutMetricAlarm ComparisonOperator"),
+        "TREAT_MISSING_DATA": Source("DOC", "CloudWatch User Guide AlarmThatSendsEmail.md: treating missing "
+                                     "data"),
+        "DEFAULT_TREAT_MISSING_DATA": Source("DOC", "CloudWatch User Guide: 'The default behavior is missing'"),
+        "ALARM_MAX_EVALUATION_S": Source("DOC", "CloudWatch User Guide: evaluation periods × period 'cannot "
+                                         "exceed one day'"),
+        "ALARM_EXTRA_DATAPOINTS": Source("INF", "CloudWatch User Guide example: 3 evaluation periods, 'CloudWatch "
+                                         "retrieves the 5 most recent data points'"),
+        "LOG_GROUP_TEMPLATE": Source("DOC", "UG AuroraMySQL.Integrating.CloudWatch.md: "
+                                     "/aws/rds/cluster/cluster-name/log_type"),
+        "LOG_TYPES": Source("DOC", "UG AuroraMySQL.Integrating.CloudWatch.md (error, general, slowquery, audit); "
+                            "UG aurora-serverless-v1.how-it-works.md: v1 PostgreSQL logs go with the error log"),
+        "LOG_PARAMETERS": Source("DOC", "UG aurora-serverless-v1.how-it-works.md, Logging for Aurora Serverless "
+                                 "v1 (deadlock_timeout and log_autovacuum_min_duration: PostgreSQL manual, "
+                                 "runtime-config-logging and -locks)"),
+        "ALWAYS_ON_LOG_PARAMETERS": Source("DOC", "UG aurora-serverless-v1.how-it-works.md: log_connections and "
+                                           "log_disconnections 'Turned on by default and can't be changed'"),
+        "LONG_QUERY_TIME_RANGE_S": Source("DOC", "UG aurora-serverless-v1.how-it-works.md: 'a float between 0 "
+                                          "and 31,536,000'"),
+        "DEFAULT_LONG_QUERY_TIME_S": Source("DOC", "MySQL 5.7 manual, long_query_time default 10 (the v1 UG "
+                                            "table says 'Default is 0 (not active)')"),
+        "SERVER_AUDIT_EVENTS": Source("DOC", "UG aurora-serverless-v1.how-it-works.md and AuroraMySQL.Auditing.md"),
+        "LOG_STATEMENT_VALUES": Source("DOC", "UG aurora-serverless-v1.how-it-works.md: 'none, ddl, mod, and "
+                                       "all. Default is none'"),
+        "DEFAULT_DEADLOCK_TIMEOUT_MS": Source("DOC", "PostgreSQL manual, runtime-config-locks: deadlock_timeout "
+                                              "'The default is one second'"),
     }
 )
 

@@ -20,6 +20,7 @@ from functools import lru_cache
 from . import facts
 from .clients import ConnectionPool, ConnectPerRequest, DataApi, RetryPolicy
 from .config import ClusterConfig, ModelAssumptions
+from .log_sessions import Session
 from .simulation import Run, simulate
 from .workload import (
     AdvisoryLock,
@@ -313,3 +314,221 @@ def retry_storm(*, retry: RetryPolicy | None = None, quiet_rps: float = 3.0, bus
 
 
 STORM_START_S, STORM_BUSY_S, STORM_END_S = 420, 720, 960
+
+
+# --- notebook 07: MySQL vs PostgreSQL -----------------------------------------------------------------------
+
+# The month-end peak: report queries of 2 ACU-seconds each, quiet at 8 ACUs of CPU (half the 16-ACU floor), then
+# doubling every 4 minutes to the peak, 5 minutes there, and quiet again. A query is an eighth of a second of the
+# floor's CPU, so the cluster finds scaling points all the way up (checked over seeds 1-8, peaks 40-150 ACU); at an
+# 8-ACU floor a quarter-second query made the first scale-up fail under some seeds.
+MONTH_END_FLOOR_ACU, MONTH_END_QUIET_ACU, MONTH_END_QUERY_CPU_S = 16, 8.0, 2.0
+MONTH_END_RAMP_START_S, MONTH_END_DOUBLING_S, MONTH_END_PEAK_HOLD_S, MONTH_END_TAIL_S = 300, 240, 300, 1200
+RUNAWAY_START_S, RUNAWAY_DURATION_S = 120, 1800  # a dashboard's forgotten query, long before the climb
+PEAK_ACU_OPTIONS = (40.0, 60.0, 80.0, 100.0, 120.0, 150.0)
+
+
+def month_end_segments(peak_acu: float) -> tuple[tuple[float, float, float], ...]:
+    """The month-end traffic as segments: quiet, a climb in one-minute steps (doubling every
+    ``MONTH_END_DOUBLING_S``) up to ``peak_acu`` ACUs of CPU, the peak, quiet again.
+
+    Example:
+        >>> segments = month_end_segments(80.0)
+        >>> segments[0][2] * MONTH_END_QUERY_CPU_S, max(rate for _, _, rate in segments) * MONTH_END_QUERY_CPU_S
+        (8.0, 80.0)
+    """
+    if not MONTH_END_QUIET_ACU < peak_acu <= 1000:
+        raise ValueError(f"peak_acu={peak_acu!r} must be above the quiet {MONTH_END_QUIET_ACU:g} ACU and at most 1000")
+    start = float(MONTH_END_RAMP_START_S)
+    segments, level = [(0.0, start, MONTH_END_QUIET_ACU)], MONTH_END_QUIET_ACU
+    while level < peak_acu:
+        level = min(peak_acu, level * 2 ** (60 / MONTH_END_DOUBLING_S))
+        segments.append((start, start + 60, level))
+        start += 60
+    segments.append((start, start + MONTH_END_PEAK_HOLD_S, peak_acu))
+    start += MONTH_END_PEAK_HOLD_S
+    segments.append((start, start + MONTH_END_TAIL_S, MONTH_END_QUIET_ACU))
+    return tuple((a, b, acu / MONTH_END_QUERY_CPU_S) for a, b, acu in segments)
+
+
+def month_end_peak(*, engine: str = "aurora-mysql", peak_acu: float = 80.0, min_capacity: int = MONTH_END_FLOOR_ACU,
+                   max_capacity: int | None = None, runaway_query: bool = False,
+                   parameters: dict | None = None) -> Scenario:
+    """Notebook 07: a reporting cluster's month-end peak on either engine; the same traffic for both.
+
+    ``max_capacity`` None is the rung above 64 on the engine's ladder: 128 on MySQL, 192 on PostgreSQL.
+    ``runaway_query`` adds a dashboard's one-hour ``SELECT`` from minute 2, which holds the scaling point
+    unless a timeout parameter ends it.
+
+    Example:
+        >>> month_end_peak().config.max_capacity, month_end_peak(engine="aurora-postgresql").config.max_capacity
+        (128, 192)
+    """
+    top = facts.next_rung(engine, 64, +1) if max_capacity is None else max_capacity
+    blocking = (LongQuery(start_s=RUNAWAY_START_S, duration_s=RUNAWAY_DURATION_S),) if runaway_query else ()
+    segments = month_end_segments(peak_acu)
+    return Scenario(
+        name="month_end_peak",
+        description=f"report queries climbing to {peak_acu:g} ACUs of CPU and back",
+        config=ClusterConfig(engine=engine, min_capacity=min_capacity, max_capacity=top, parameters=parameters or {}),
+        workload=Workload(segments=segments, query_cpu_s=MONTH_END_QUERY_CPU_S, blocking=blocking),
+        duration_s=segments[-1][1],
+    )
+
+
+DEV_SESSIONS_H = ((10.0, 10.5), (14.0, 15.0), (16.5, 17.0))  # a developer's day with the database
+
+
+def idle_dev_database(*, engine: str = "aurora-mysql", auto_pause: bool = True,
+                      min_capacity: int | None = None) -> Scenario:
+    """Notebook 07: a development database for one day (time 0 is midnight): three short sessions of light
+    queries, idle the rest of the day, at the engine's lowest capacity unless ``min_capacity`` says otherwise.
+
+    Example:
+        >>> idle_dev_database(engine="aurora-postgresql").config.min_capacity
+        2
+    """
+    segments = [(start_h * 3600, end_h * 3600, 0.5) for start_h, end_h in DEV_SESSIONS_H]
+    return Scenario(
+        name="idle_dev_database",
+        description="three short sessions of light queries in a day",
+        config=ClusterConfig(engine=engine, min_capacity=min_capacity, max_capacity=4, auto_pause=auto_pause),
+        workload=Workload(segments=segments, query_cpu_s=0.02),
+        duration_s=86_400,
+        metrics_period_s=300,
+    )
+
+
+RUSH_START_S, RUSH_END_S = 300, 360
+
+
+def connection_rush(*, engine: str = "aurora-mysql", rush_rps: float = 100.0) -> Scenario:
+    """Notebook 07: a minute's rush of requests at five minutes, on a cluster at its engine's lowest capacity:
+    each request holds its connection while it waits, so connections pile up to the engine's limit.
+
+    Example:
+        >>> connection_rush(engine="aurora-postgresql").config.min_capacity
+        2
+    """
+    segments = [(0, RUSH_START_S, 1.0), (RUSH_START_S, RUSH_END_S, rush_rps), (RUSH_END_S, 1200, 1.0)]
+    return Scenario(
+        name="connection_rush",
+        description=f"1 req/s, then {rush_rps:g} req/s for a minute at minute 5",
+        config=ClusterConfig(engine=engine, max_capacity=8),
+        workload=Workload(segments=segments, query_cpu_s=0.05),
+        duration_s=1200,
+        metrics_period_s=10,
+    )
+
+
+# --- notebook 11: monitoring and logs -----------------------------------------------------------------------
+
+NIGHT_START_H = 0  # the night run starts at midnight: time_s 3600 is 01:00
+NIGHT_IMPORT_S = (2 * 3600, 2 * 3600 + 45 * 60)  # the warehouse import: 02:00–02:45
+NIGHT_BUSY_HOUR_S = (4 * 3600 + 30 * 60, 6 * 3600)  # the early shoppers: 04:30–06:00, an ordinary busy hour
+NIGHT_JOBS = {  # name → (the job's session, its blocking operation): what the logs and the run share
+    "backup": (Session(user="backup", statement="SELECT * FROM orders ORDER BY order_id", uses_index=False,
+                       rows_sent=2_400_000, rows_examined=2_400_000),
+               LongQuery(start_s=20 * 60, duration_s=30 * 60)),
+    "reporting": (Session(user="reporting", statement="INSERT INTO daily_sales SELECT date(created), sum(total) "
+                          "FROM orders WHERE created >= current_date - 1 GROUP BY 1", statement_s=2.5,
+                          uses_index=False, rows_sent=0, rows_examined=80_000, locks="daily_sales"),
+                  LongTransaction(start_s=105 * 60, duration_s=90 * 60)),
+    "cleanup": (Session(user="cleanup", statement="LOCK TABLES daily_sales WRITE", locks="daily_sales",
+                        rows_sent=0, rows_examined=0),
+                TableLock(start_s=180 * 60, duration_s=20 * 60)),
+    "cache_refresh": (Session(user="cache", statement="CREATE TEMPORARY TABLE hot_products AS SELECT product_id, "
+                              "count(*) AS sold FROM order_items GROUP BY product_id", statement_s=4.0,
+                              uses_index=False, rows_sent=0, rows_examined=300_000),
+                      TemporaryTable(start_s=210 * 60, duration_s=15 * 60)),
+}
+NIGHT_LOG_PARAMETERS = {"slow_query_log": 1, "long_query_time": 10.0}  # what the night's MySQL cluster publishes
+
+
+def night_sessions(engine: str = "aurora-mysql") -> tuple[Session, ...]:
+    """The night jobs' sessions, in the order of ``night_shift().workload.blocking``; the table lock in the
+    engine's SQL.
+
+    Example:
+        >>> night_sessions("aurora-postgresql")[2].statement
+        'LOCK TABLE daily_sales IN ACCESS EXCLUSIVE MODE'
+    """
+    sessions = []
+    for session, op in NIGHT_JOBS.values():
+        if isinstance(op, TableLock) and engine == "aurora-postgresql":
+            session = dataclasses.replace(session, statement=f"LOCK TABLE {session.locks} IN ACCESS EXCLUSIVE MODE")
+        sessions.append(session)
+    return tuple(sessions)
+
+
+def night_shift(*, engine: str = "aurora-mysql", seconds_before_timeout: int = 300) -> Scenario:
+    """Notebook 11: a shop's night from 00:00 to 06:00 with four jobs (``NIGHT_JOBS``), a warehouse import at
+    02:00 that wants more capacity, pauses in between, and the early shoppers from 04:30. On Aurora PostgreSQL
+    (lowest rung 2 ACU) each request costs twice the CPU, to tell the same story with as many log lines.
+
+    Example:
+        >>> [op.start_s // 60 for op in night_shift().workload.blocking]
+        [20, 105, 180, 210]
+    """
+    lowest = facts.CAPACITY_LADDER[engine][0]
+    segments = [(0, 3600, 0.5), (*NIGHT_IMPORT_S, 4.5), (4 * 3600, NIGHT_BUSY_HOUR_S[0], 0.5),
+                (*NIGHT_BUSY_HOUR_S, 5.0)]
+    return Scenario(
+        name="night_shift",
+        description="a shop's night: backup, report, import, cleanup, cache refresh, early shoppers",
+        config=ClusterConfig(engine=engine, min_capacity=lowest, max_capacity=8,
+                             seconds_before_timeout=seconds_before_timeout),
+        workload=Workload(segments=segments, query_cpu_s=0.18 * lowest,
+                          blocking=tuple(op for _, op in NIGHT_JOBS.values())),
+        duration_s=6 * 3600,
+    )
+
+
+RUNAWAY_LIMIT_MS = 120_000  # the MySQL cluster's max_execution_time: the runaway SELECT ends 2 minutes in
+
+
+def mysql_to_port() -> Scenario:
+    """Notebook 07's exercise: the Aurora MySQL 5.7 cluster to port, at its month-end peak with the runaway
+    dashboard query, which its ``max_execution_time`` ends long before the climb.
+
+    Example:
+        >>> config = mysql_to_port().config
+        >>> config.engine, config.min_capacity, config.max_capacity, config.parameters
+        ('aurora-mysql', 16, 128, (('max_execution_time', 120000),))
+    """
+    return month_end_peak(runaway_query=True, parameters={"max_execution_time": RUNAWAY_LIMIT_MS})
+
+
+# --- notebook 04: three databases, on one cluster or on one each ---------------------------------------------
+
+EVENING_S = 2 * 3600  # the run: two evening hours
+SHOP_SPIKE_S = (3600, 4800)  # the shop's evening peak (the ramp's first 5 minutes included)
+SHOP_BASE_RPS, SHOP_PEAK_RPS, SHOP_QUERY_CPU_S = 10.0, 32.0, 0.1
+EVENING_REPORT_DURATION_S = 1800  # the nightly report's transaction: half an hour
+EVENING_REPORT_START_S = 3300  # by default it begins five minutes before the peak
+TOOL_END_S = 5400  # the internal tool's users go home after 90 minutes
+
+
+def three_databases(report_start_s: float = EVENING_REPORT_START_S) -> dict[str, Workload]:
+    """Notebook 04's databases: a shop with an evening peak, a nightly report (one long transaction and its
+    queries), and an internal tool used for the first 90 minutes.
+
+    Example:
+        >>> {name: wl.rate_at(4000) for name, wl in three_databases().items()}
+        {'shop': 32.0, 'reports': 2.0, 'tool': 5.0}
+    """
+    ramp_s = SHOP_SPIKE_S[0] + 300
+    shop = Workload(segments=[(0, SHOP_SPIKE_S[0], SHOP_BASE_RPS), (SHOP_SPIKE_S[0], ramp_s, SHOP_PEAK_RPS / 2),
+                              (ramp_s, SHOP_SPIKE_S[1], SHOP_PEAK_RPS), (SHOP_SPIKE_S[1], EVENING_S, SHOP_BASE_RPS)],
+                    query_cpu_s=SHOP_QUERY_CPU_S)
+    report_end_s = report_start_s + EVENING_REPORT_DURATION_S
+    reports = Workload(segments=[(report_start_s, report_end_s, 2.0)], query_cpu_s=0.25,
+                       blocking=[LongTransaction(start_s=report_start_s, duration_s=EVENING_REPORT_DURATION_S)])
+    tool = Workload(segments=[(0, TOOL_END_S, 5.0)], query_cpu_s=0.1)
+    return {"shop": shop, "reports": reports, "tool": tool}
+
+
+SHARED_CLUSTER = ClusterConfig(min_capacity=2, max_capacity=8)  # notebook 04's one cluster for all three
+SEPARATE_CLUSTERS = {"shop": ClusterConfig(min_capacity=2, max_capacity=8),
+                     "reports": ClusterConfig(min_capacity=1, max_capacity=2),
+                     "tool": ClusterConfig(min_capacity=1, max_capacity=2)}  # and one each, sized for its database

@@ -15,8 +15,11 @@ Example:
 from .. import _quick_start  # noqa: F401  (before plotly's widget module imports nbformat)
 from ..names import EVENT_KINDS
 from .comparisons import backoff_sweep, cost_latency_summary, resume_distribution
+from .consolidation import consolidation
+from .engines import engine_comparison
+from .monitoring import alarm
 from .requests import cold_starts, latency
 from .timeline import timeline
 
-__all__ = ["EVENT_KINDS", "backoff_sweep", "cold_starts", "cost_latency_summary", "latency", "resume_distribution",
-           "timeline"]
+__all__ = ["EVENT_KINDS", "alarm", "backoff_sweep", "cold_starts", "consolidation", "cost_latency_summary",
+           "engine_comparison", "latency", "resume_distribution", "timeline"]

@@ -29,6 +29,8 @@ from .clients import (
     retry_demo,
     retry_panel,
 )
+from .consolidation import REPORT_START_OPTIONS_MIN, consolidation_demo, consolidation_panel
+from .engines import engine_demo, engine_panel
 from .foundation import (
     INTENSITY_RANGE,
     PREWARM_OPTIONS_S,
@@ -43,25 +45,46 @@ from .foundation import (
     setup_check_panel,
     setup_versions,
 )
+from .monitoring import (
+    ALARM_PERIOD_OPTIONS_S,
+    EVALUATION_PERIODS_RANGE,
+    THRESHOLD_RANGE_PCT,
+    ResultPanel,
+    alarm_demo,
+    alarm_panel,
+    describe_alarm,
+)
 from .query_box import query_box
 
 __all__ = [
+    "ALARM_PERIOD_OPTIONS_S",
     "ATTEMPTS_RANGE",
     "BUDGET_OPTIONS",
     "BURST_RPS_RANGE",
     "BURST_VIEW_S",
+    "EVALUATION_PERIODS_RANGE",
     "INTENSITY_RANGE",
     "PAUSE_OPTIONS_S",
     "PIECES_OPTIONS",
     "POOL_SIZE_RANGE",
     "PREWARM_OPTIONS_S",
+    "REPORT_START_OPTIONS_MIN",
     "SPIKE_RPS_RANGE",
     "STATEMENT_LIMIT_OPTIONS_S",
+    "THRESHOLD_RANGE_PCT",
     "Panel",
+    "ResultPanel",
+    "alarm_demo",
+    "alarm_panel",
     "blocking_demo",
     "blocking_panel",
     "connection_demo",
     "connection_panel",
+    "consolidation_demo",
+    "consolidation_panel",
+    "describe_alarm",
+    "engine_demo",
+    "engine_panel",
     "explore_demo",
     "explore_panel",
     "figure_widget",

@@ -77,12 +77,16 @@ class Panel:
 
     ``describe`` writes the summary line from the run's ``report.Summary`` (e.g. to show retries). When a
     redraw would show the same x range as the last one, the figure keeps the range the learner zoomed to.
+    ``summarize`` turns what ``compute`` returns into what ``describe`` reads: a panel whose ``compute`` returns
+    several runs (notebook 07: one per engine) passes its own pair.
     """
 
     def __init__(self, controls: dict[str, widgets.ValueWidget], compute: Callable[..., Run],
                  draw: Callable[[Run], go.Figure], *, title: str = "",
-                 describe: Callable[[Summary], str] = Summary.describe) -> None:
+                 describe: Callable[[Summary], str] = Summary.describe,
+                 summarize: Callable[[Run], object] = summarize) -> None:
         self.controls, self._compute, self._draw, self._describe = controls, compute, draw, describe
+        self._summarize = summarize
         self.run = compute(**self.values())
         drawn = draw(self.run)
         self._view = _x_view(drawn)
@@ -113,7 +117,7 @@ class Panel:
             if self._view == view:  # the same first view as before: keep what the learner zoomed to
                 _keep_x_view(drawn, self.figure)
             redraw(self.figure, drawn)
-            self.summary.value = self._describe(summarize(run))
+            self.summary.value = self._describe(self._summarize(run))
         return run
 
     def _ipython_display_(self) -> None:
