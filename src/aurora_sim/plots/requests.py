@@ -128,11 +128,12 @@ def latency(run: Run, *, highlight_cold_start: bool = True, max_points: int = 50
     positive = sample["latency_s"][sample["latency_s"] > 0]
     # Refused requests last 0 ms, which a log axis cannot show: they sit on a floor a decade below the rest.
     floor_ms = 10 ** (np.floor(np.log10(1000 * float(positive.min()))) - 1) if len(positive) else 1.0
-    groups = sample.groupby(["outcome", "error"], dropna=False, sort=False, observed=True)
-    order = sorted(groups.groups, key=lambda key: (key[0] != "ok", str(key[1])))
+    # Iterated, not get_group: pandas 2.x (the newest on Python 3.10) cannot look up a group whose key holds NaN.
+    groups = dict(iter(sample.groupby(["outcome", "error"], dropna=False, sort=False, observed=True)))
+    order = sorted(groups, key=lambda key: (key[0] != "ok", str(key[1])))
     errors_seen = 0
     for key in order:
-        rows = groups.get_group(key)
+        rows = groups[key]
         outcome, error = key
         latency_ms = rows["latency_s"].to_numpy() * 1000
         if outcome == "ok":
