@@ -334,3 +334,19 @@ def test_result_reprs():
     lock = realdb.LockWait(locks=pd.DataFrame({"pid": [1, 2]}), waiter_outcome="ok", log_lines=("a",),
                            log_note="")
     assert repr(lock) == "LockWait(locks=2 rows, waiter='ok', log_lines=1)"
+
+
+def test_a_server_whose_installation_was_deleted_is_not_reused(tmp_path):
+    """A venv removed without stopping its server leaves a postmaster that answers but cannot read its time zones;
+    ensure_running must restart it from the current binaries (seen when a test venv was deleted under a server)."""
+    program = tmp_path / "sleep"
+    program.write_bytes(Path("/bin/sleep").read_bytes())
+    program.chmod(0o755)
+    sleeper = subprocess.Popen([str(program), "30"])
+    try:
+        assert not shared.installation_gone(sleeper.pid)
+        program.unlink()
+        assert shared.installation_gone(sleeper.pid)
+    finally:
+        sleeper.kill()
+        sleeper.wait()

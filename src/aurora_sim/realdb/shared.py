@@ -261,7 +261,7 @@ def ensure_running(binaries: Binaries, home: Path | None = None) -> RunningServe
     with _locked(home):
         instance = _Instance(home / binaries.folder_name, binaries)
         running = instance.find_running()
-        if running is not None:
+        if running is not None and not installation_gone(running[0]):
             return _running(instance, running, started_now=False, t0=t0)
         instance.clear_stale()
         try:
@@ -270,6 +270,27 @@ def ensure_running(binaries: Binaries, home: Path | None = None) -> RunningServe
             instance.remove_data()
             instance.start()
         return _running(instance, instance.find_running(), started_now=True, t0=t0)
+
+
+def installation_gone(pid: int) -> bool:
+    """Whether postmaster ``pid`` runs from files that were deleted since it started.
+
+    The server outlives the environment that started it; if that venv was removed without stopping it, the server
+    still answers but fails on the files it reads later (time zones: 'invalid value for parameter "TimeZone"'), so
+    it is restarted from the current binaries instead of reused.
+
+    Example:
+        >>> installation_gone(os.getpid())
+        False
+    """
+    try:
+        executable = psutil.Process(pid).exe()
+    except psutil.Error:
+        return False
+    path = Path(executable.removesuffix(" (deleted)"))
+    if executable.endswith(" (deleted)") or not path.exists():
+        return True
+    return is_embedded_executable(path) and not (path.parent.parent / "share" / "timezone").is_dir()
 
 
 def _running(instance: _Instance, found: tuple[int, str, int] | None, *, started_now: bool,
