@@ -12,25 +12,15 @@ import threading
 import time
 from pathlib import Path
 
-import boto3
 import psutil
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from aurora_sim import realdb
 from aurora_sim.data_api.server import RESOURCE_ARN, SECRET_ARN, serve
+from test_data_api import _client, _error
 
 ARNS = {"resourceArn": RESOURCE_ARN, "secretArn": SECRET_ARN}
-
-
-def _client(endpoint):
-    return boto3.client("rds-data", config=Config(retries={"max_attempts": 1}), **endpoint.client_kwargs())
-
-
-def _error(excinfo: pytest.ExceptionInfo) -> tuple[str, str]:
-    error = excinfo.value.response["Error"]
-    return error["Code"], error["Message"]
 
 
 @pytest.fixture(scope="module")
