@@ -18,7 +18,6 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import psycopg
 
 from .._tables import WholeTable
 from .startup import CONNECT_TIMEOUT_S
+from .timeouts import _poll
 
 _CONNECT = {"connect_timeout": CONNECT_TIMEOUT_S, "options": "-c statement_timeout=10s"}
 # PostgreSQL's default log_line_prefix '%m [%p] ': milliseconds, time zone, process id.
@@ -150,11 +150,3 @@ def _read(path: Path, offset: int) -> str:
     except OSError:
         return ""
 
-
-def _poll(condition: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
