@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -24,6 +24,7 @@ import simpy
 from . import databases, facts, names
 from ._validate import _check_positive, _check_range, _check_type
 from ._work import MAX_DURATION_S, check_run_size
+from .actions import ClusterAction, check_actions
 from .cluster import Cluster
 from .config import ClusterConfig, ModelAssumptions
 from .server import OK, QueueServer
@@ -72,7 +73,8 @@ def draw_costs(workload: Workload, assumptions: ModelAssumptions, seed: int, cou
 
 
 def simulate(config: ClusterConfig, workload: Workload | Mapping[str, Workload], *, duration_s: float, seed: int = 0,
-             metrics_period_s: float = 60, assumptions: ModelAssumptions | None = None) -> Run:
+             metrics_period_s: float = 60, assumptions: ModelAssumptions | None = None,
+             actions: Sequence[ClusterAction] = ()) -> Run:
     """Run one cluster under one workload and return its tables.
 
     The cluster starts active at ``min_capacity``; scaling, pause and blocking operations unfold as
@@ -87,6 +89,8 @@ def simulate(config: ClusterConfig, workload: Workload | Mapping[str, Workload],
         seed: Selects every random stream; same inputs and seed give identical tables.
         metrics_period_s: Width of one ``metrics`` row.
         assumptions: The model's undocumented knobs (defaults: ``ModelAssumptions()``).
+        actions: Things scheduled to happen to the cluster (``actions.ClusterAction``: a fault, a manual capacity
+            change, …), each validated against the run before it starts.
 
     Raises:
         ValueError: If an argument is out of range (``duration_s`` up to 366 days, ``metrics_period_s`` at least
@@ -106,6 +110,7 @@ def simulate(config: ClusterConfig, workload: Workload | Mapping[str, Workload],
     assumptions = ModelAssumptions() if assumptions is None else assumptions
     _check_type("assumptions", assumptions, ModelAssumptions, "a ModelAssumptions")
     check_run_size(config, workload, assumptions, duration_s=duration_s, metrics_period_s=metrics_period_s)
+    actions = check_actions(actions, config, duration_s)
 
     tags = None
     if merged:
@@ -117,6 +122,8 @@ def simulate(config: ClusterConfig, workload: Workload | Mapping[str, Workload],
     bulk = (np.empty(0), np.empty(0)) if workload.tracked else (arrival_s, cost)
     cluster = Cluster(env, config, workload, assumptions, *bulk, rng_for(seed, "resume_time"),
                       metrics_period_s=metrics_period_s, databases=tags)
+    for action in actions:
+        action.start(cluster)
     record = cluster.server
     if workload.tracked:
         record = Clients(env, cluster, workload, arrival_s, cost, rng_for(seed, "jitter"))
