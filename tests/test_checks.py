@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aurora_sim import checks, facts
+from aurora_sim import ConnectionPool, RetryPolicy, checks, facts
 
 # Reference solutions, found by simulation (the checker recomputes them; these pin the lesson's story).
 MINIMUM_CAPACITY_SOLUTION = 4
@@ -236,3 +236,68 @@ def test_grouping_wrong_answers_say_why_without_the_answer(answer: list, why: st
     assert verdict.status == checks.NOT_YET, verdict.message
     assert why in verdict.message
     assert str(GROUPING_SOLUTION) not in verdict.message and "2–4" not in verdict.message
+
+
+# --- notebook 10: for each threat, the setting that stops it -------------------------------------------------------
+
+THREATS_SOLUTION = ("verify-full", "own-kms-key", "secret-policy")
+
+
+def test_threats_placeholder_is_not_attempted() -> None:
+    assert checks.threat_exercise.check(None, None, None).status == checks.NOT_ATTEMPTED
+    assert checks.threat_exercise.check("verify-full", None, None).status == checks.NOT_ATTEMPTED
+
+
+def test_threats_reference_solution_is_correct() -> None:
+    verdict = checks.threat_exercise.check(*THREATS_SOLUTION)
+    assert verdict.status == checks.CORRECT, verdict.message
+
+
+@pytest.mark.parametrize(("answer", "why"), [
+    (("require", "own-kms-key", "secret-policy"), "accepts any certificate"),
+    (("verify-ca", "own-kms-key", "secret-policy"), "not whose it is"),
+    (("prefer", "own-kms-key", "secret-policy"), "falls back to plain text"),
+    (("verify-full", "aws-managed-key", "secret-policy"), "cannot be copied or shared"),
+    (("verify-full", "verify-full", "secret-policy"), "data at rest"),
+    (("verify-full", "own-kms-key", "rotate-password"), "who may read it"),
+    (("verify-full", "own-kms-key", "own-kms-key"), "only a name"),
+    (("verify-full", "own-kms-key", "firewall"), "allowed: prefer"),
+])
+def test_threats_wrong_answers_say_why_without_the_answer(answer: tuple, why: str) -> None:
+    verdict = checks.threat_exercise.check(*answer)
+    assert verdict.status == checks.NOT_YET, verdict.message
+    assert why in verdict.message
+    if why.startswith("allowed:"):
+        return  # a name outside the menu: the message lists the whole menu, which the notebook shows anyway
+    for expected, given in zip(THREATS_SOLUTION, answer, strict=True):
+        if expected != given and expected not in answer:  # the checker may repeat the learner's value, never the answer
+            assert expected not in verdict.message, verdict.message
+
+
+# --- notebook 09: ride out a failover ---------------------------------------------------------------------------
+
+FAILOVER_SOLUTION = (RetryPolicy("full_jitter", base_s=1, cap_s=10, max_attempts=60),
+                     ConnectionPool(min_size=2, max_size=10, acquire_timeout_s=10, pre_ping=True))
+
+
+def test_failover_placeholders_are_not_attempted() -> None:
+    assert checks.failover_exercise.check(None, None).status == checks.NOT_ATTEMPTED
+
+
+def test_failover_reference_solution_is_correct() -> None:
+    verdict = checks.failover_exercise.check(*FAILOVER_SOLUTION)
+    assert verdict.status == checks.CORRECT, verdict.message
+
+
+@pytest.mark.parametrize(("retry", "pool", "why"), [
+    (RetryPolicy("full_jitter"), ConnectionPool(), "orders still failed"),  # three attempts end in the outage
+    (RetryPolicy("full_jitter", base_s=1, cap_s=60, max_attempts=60), ConnectionPool(), "beyond the outage"),
+    (RetryPolicy("full_jitter", base_s=1, cap_s=10, max_attempts=60), ConnectionPool(max_size=2, acquire_timeout_s=1),
+     "PoolTimeout"),
+    ("full_jitter", ConnectionPool(), "must be a RetryPolicy"),
+])
+def test_failover_wrong_answers_say_why_without_the_answer(retry, pool, why: str) -> None:
+    verdict = checks.failover_exercise.check(retry, pool)
+    assert verdict.status == checks.NOT_YET
+    assert why in verdict.message
+    assert "max_attempts=60" not in verdict.message

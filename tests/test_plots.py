@@ -139,6 +139,30 @@ def test_timeline_uses_hours_for_runs_longer_than_three_hours():
     assert tuple(fig.layout.xaxis.range) == (0, 4)
 
 
+def test_a_long_timeline_is_thinned_to_what_a_plot_can_show_and_keeps_its_peaks():
+    """A day at 10-s metrics is 8,640 points per line; a plot ~1,000 px wide shows a few thousand at most."""
+    from aurora_sim.plots._style import MAX_POINTS
+
+    run = simulate(ClusterConfig(auto_pause=False), Workload(segments=[(0, 86_400, 0.2)]), duration_s=86_400,
+                   seed=3, metrics_period_s=10)
+    ((peak_cpu, peak_connections),) = run.sql("SELECT max(cpu_pct), max(connections) FROM metrics").fetchall()
+    fig = timeline(run)
+    for name in ("CPU (%)", "served (req/s)", "connections open"):
+        assert len(_trace(fig, name).x) <= MAX_POINTS, f"{name}: {len(_trace(fig, name).x)} points sent"
+    assert max(_trace(fig, "CPU (%)").y) == pytest.approx(peak_cpu)
+    assert max(_trace(fig, "connections open").y) == peak_connections
+    assert _trace(fig, "CPU (%)").x[-1] == pytest.approx(24.0), "the line still reaches the end of the run"
+
+
+def test_the_figure_dicts_are_the_figures_before_validation(stuck_run):
+    """Panels redraw from the plain dicts (no plotly validation); the static figures are the same dicts, validated."""
+    from aurora_sim.plots import engine_comparison, engine_comparison_dict, timeline_dict
+
+    assert go.Figure(timeline_dict(stuck_run)).to_json() == timeline(stuck_run).to_json()
+    runs = {"a": stuck_run}
+    assert go.Figure(engine_comparison_dict(runs)).to_json() == engine_comparison(runs).to_json()
+
+
 # --- latency ------------------------------------------------------------------------------------------------------
 
 

@@ -135,6 +135,8 @@ def test_first_start_runs_initdb_once_and_a_restart_reuses_the_data(home, embedd
     assert not _serving(first.data_dir), "processes still serve the data folder after stop"
     restarted = shared.ensure_running(embedded, home)
     assert restarted.started_now and restarted.postmaster_pid != first.postmaster_pid
+    # DESIGN §8: ready in ≤ 1 s once the server exists (make bench prints the median)
+    assert restarted.start_s < 1, f"starting the stopped, initialised server took {restarted.start_s:.2f} s"
     assert version_file.stat().st_mtime_ns == made, "initdb ran again although the data folder existed"
     assert _system_identifier(restarted.dsn) == identity, "a new cluster was created"
 
@@ -280,6 +282,17 @@ def test_idle_in_transaction_timeout_ends_the_session(pg):
     assert caught.message == "terminating connection due to idle-in-transaction timeout"
     assert not caught.session_survived
     assert "session ended" in repr(caught)
+    # it waits for the server to end the session, not a fixed margin past the timeout
+    assert 300 <= caught.elapsed_ms < 2000, f"the next statement came {caught.elapsed_ms:.0f} ms after the first"
+
+
+def test_the_binaries_are_asked_their_version_once_per_program_file():
+    """Every cell, endpoint and test looks the binaries up; `postgres --version` runs once per file, not each time."""
+    shared._version_output.cache_clear()
+    first = shared.postgres_binaries()
+    asked = shared._version_output.cache_info().misses
+    assert shared.postgres_binaries() == first
+    assert shared._version_output.cache_info().misses == asked, "postgres --version ran again for the same files"
 
 
 def test_lock_wait_shows_waiter_blocker_and_log(pg):

@@ -92,7 +92,7 @@ REFUSED = [
     ("cap_s=1e12", lambda: RetryPolicy("exponential", cap_s=1e12), "cap_s=1000000000000.0 is outside 0..3600.0"),
     ("1e9 requests/s", lambda: _simulate(Workload(segments=[(0, 60, 1e9)])),
      "segments ask for about 6e+10 requests before duration_s=60 (segments[0]: 1e+09 requests/s for 60 s); "
-     "simulate() keeps at most 10,000,000 requests"),
+     "simulate() keeps at most 20,000,000 requests"),
     ("query_cpu_s=1e6", lambda: Workload(segments=[(0, 60, 1.0)], query_cpu_s=1e6),
      "query_cpu_s=1000000.0 is outside 0..3600.0 (mean ACU-seconds per request; model a longer statement as a "
      "LongQuery)"),

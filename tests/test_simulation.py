@@ -29,7 +29,7 @@ def test_simulate_rejects(parameter, kwargs, message):
 
 
 BAD_SIMULATE_TYPES = [
-    ({"config": "x"}, "config='x' must be a ClusterConfig, not str"),
+    ({"config": "x"}, "config='x' must be a ClusterConfig, ServerlessV2Config or ProvisionedConfig, not str"),
     ({"workload": [(0, 60, 1.0)]}, "workload=[(0, 60, 1.0)] must be a Workload, not list"),
     ({"seed": 1.5}, "seed=1.5 must be an integer, not float"),
     ({"assumptions": 1}, "assumptions=1 must be a ModelAssumptions, not int"),

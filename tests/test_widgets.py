@@ -14,10 +14,11 @@ def _extremes(slider: ipw.ValueWidget) -> list[object]:
         return [slider.options[0], slider.options[-1]]
     if isinstance(slider, (ipw.FloatSlider, ipw.IntSlider)):
         return [slider.min, slider.max]
-    if isinstance(slider, ipw.Dropdown):
-        return list(slider.options)
-    if isinstance(slider, ipw.ToggleButtons):
-        return [option[1] if isinstance(option, tuple) else option for option in slider.options]
+    if isinstance(slider, (ipw.Dropdown, ipw.ToggleButtons)):  # options: labels, (label, value) pairs or a dict
+        options = slider.options
+        if isinstance(options, dict):
+            return list(options.values())
+        return [option[1] if isinstance(option, tuple) else option for option in options]
     if isinstance(slider, ipw.Checkbox):
         return [False, True]
     raise AssertionError(f"no extremes known for {type(slider).__name__}")
@@ -26,7 +27,8 @@ def _extremes(slider: ipw.ValueWidget) -> list[object]:
 PANELS = {"minimum_capacity": widgets.minimum_capacity_panel, "pause_resume": widgets.pause_resume_panel,
           "explore": widgets.explore_panel, "connections": widgets.connection_panel,
           "blocking": widgets.blocking_panel, "retry": widgets.retry_panel, "engines": widgets.engine_panel,
-          "consolidation": widgets.consolidation_panel}
+          "consolidation": widgets.consolidation_panel, "failover": widgets.failover_panel,
+          "capstone": widgets.capstone_panel}
 
 
 @pytest.fixture(scope="module", params=sorted(PANELS))
@@ -60,6 +62,79 @@ def test_moving_a_slider_changes_the_figure_data() -> None:
     panel.update(**{**panel.values(), "min_capacity": 4})
     after = [tuple(t.y) for t in panel.figure.data if t.y is not None]
     assert before != after
+
+
+def _sent_updates(figure: go.FigureWidget) -> list[tuple[dict, dict, list[int]]]:
+    """Every update message the figure sends to the browser from now on: (restyle, relayout, trace indexes)."""
+    sent: list[tuple[dict, dict, list[int]]] = []
+    send = figure._send_update_msg
+
+    def spy(restyle_data: dict, relayout_data: dict, trace_indexes: object = None, source_view_id: object = None):
+        sent.append((restyle_data, relayout_data, list(trace_indexes or [])))
+        return send(restyle_data, relayout_data, trace_indexes, source_view_id)
+
+    figure._send_update_msg = spy
+    return sent
+
+
+def _values(figure_part: object) -> object:
+    """A figure's JSON with typed arrays (``{"dtype", "bdata"}``) as lists of floats and without widget uids."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(figure_part, dict) and "bdata" in figure_part:
+        figure_part = np.frombuffer(base64.b64decode(figure_part["bdata"]), dtype=figure_part["dtype"])
+    if isinstance(figure_part, np.ndarray):
+        return [_values(value) for value in figure_part.tolist()]
+    if isinstance(figure_part, int | float) and not isinstance(figure_part, bool):
+        return "NaN" if figure_part != figure_part else float(figure_part)  # a gap equals a gap
+    if isinstance(figure_part, dict):
+        return {key: _values(value) for key, value in figure_part.items() if key != "uid"}
+    if isinstance(figure_part, (list, tuple)):
+        return [_values(value) for value in figure_part]
+    return figure_part
+
+
+def test_a_redraw_sends_the_figure_only_what_changed_in_one_message() -> None:
+    """Issue 11: one update per move, with the traces and settings that differ, not the whole figure again."""
+    panel = widgets.minimum_capacity_panel()
+    sent = _sent_updates(panel.figure)
+    panel.update(**{**panel.values(), "min_capacity": 4})
+    assert len(sent) == 1, f"{len(sent)} messages for one move"
+    restyle, relayout, traces = sent[0]
+    assert {"y"} <= set(restyle) and not {"name", "hovertemplate", "type"} & set(restyle)
+    assert 0 not in traces, "the offered load did not change: its trace is not sent again"
+    assert not {"template", "height", "font", "legend", "xaxis", "xaxis.range"} & set(relayout)
+    panel.update(**{**panel.values(), "min_capacity": 1})
+    panel.update(**{**panel.values(), "min_capacity": 1})  # the same run again: nothing to send
+    assert len(sent) == 2
+
+
+@pytest.mark.parametrize("make", [widgets.minimum_capacity_panel, widgets.pause_resume_panel,
+                                  widgets.engine_panel, widgets.consolidation_panel, widgets.alarm_panel])
+def test_after_redraws_the_widget_holds_exactly_the_figure_of_its_run(make) -> None:
+    """Sending only the changes leaves the widget (traces, shapes, annotations) as a fresh figure of the run."""
+    panel = make()
+    first = panel.values()
+    for name, control in panel.controls.items():
+        panel.update(**{**first, name: _extremes(control)[-1]})
+    fresh = go.Figure(panel._draw(panel.run if isinstance(panel, widgets.Panel) else panel.result))
+    shown = panel.figure
+    assert _values(shown.to_dict()["data"]) == _values(fresh.to_dict()["data"])
+    assert len(shown.layout.shapes) == len(fresh.layout.shapes)
+    assert [a.text for a in shown.layout.annotations] == [a.text for a in fresh.layout.annotations]
+    assert shown.layout.title.text == fresh.layout.title.text
+
+
+def test_moving_the_report_on_separate_clusters_simulates_only_the_reports_cluster() -> None:
+    """Notebook 04: the shop's and the tool's clusters do not see the report; their runs are reused."""
+    before = widgets.consolidation_demo("separate", 50)
+    after = widgets.consolidation_demo("separate", 65)
+    assert after["shop"] is before["shop"] and after["tool"] is before["tool"]
+    assert after["reports"] is not before["reports"]
+    shared = widgets.consolidation_demo("shared", 50)["shared"]
+    assert shared.databases == ("shop", "reports", "tool")
 
 
 def test_capacity_sliders_offer_only_ladder_rungs_and_keep_min_below_max() -> None:
@@ -243,3 +318,14 @@ def test_summary_rows_label_the_resume_and_the_wait_apart() -> None:
     assert complete["extra attempts"] == "0"
     awake = dict(report.summarize(scenarios.flash_sale(min_capacity=4).run()).rows(complete=True))
     assert awake["longest resume"] == awake["longest cold-start wait"] == "—"
+
+
+def test_failover_panel_reuses_the_run_for_settings_that_cannot_change_it() -> None:
+    panel = widgets.failover_panel()
+    shown = panel.run
+    assert panel.update(**{**panel.values(), "max_attempts": 40, "cap_s": 60}) is shown  # no retry: both do nothing
+    retried = panel.update(**{**panel.values(), "strategy": "full_jitter", "max_attempts": 40})
+    assert retried is not shown and retried.sql("SELECT max(attempts) FROM requests").fetchall()[0][0] > 3
+    served = next(trace for trace in panel.figure.data if trace.name == "served")
+    assert sum(served.y) == retried.sql("SELECT count(*) FROM requests WHERE outcome = 'ok'").fetchall()[0][0]
+    assert len(panel.figure.layout.shapes) == 1  # the outage, shaded

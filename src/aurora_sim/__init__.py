@@ -9,6 +9,8 @@ Example:
 
 from .clients import ConnectionPool, ConnectPerRequest, DataApi, RetryPolicy
 from .config import ClusterConfig, ModelAssumptions
+from .manual_capacity import ModifyCurrentDBClusterCapacity
+from .models import ProvisionedConfig, ServerlessV2Config
 from .simulation import Run, simulate
 from .workload import (
     AdvisoryLock,
@@ -35,9 +37,12 @@ __all__ = [
     "LongQuery",
     "LongTransaction",
     "ModelAssumptions",
+    "ModifyCurrentDBClusterCapacity",
     "Notify",
+    "ProvisionedConfig",
     "RetryPolicy",
     "Run",
+    "ServerlessV2Config",
     "TableLock",
     "TemporaryTable",
     "Workload",

@@ -14,7 +14,7 @@ Example:
     ...                metrics_period_s=60)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: segments ask for about 6e+10 requests ... simulate() keeps at most 10,000,000 requests ...
+    ValueError: segments ask for about 6e+10 requests ... simulate() keeps at most 20,000,000 requests ...
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .workload import Workload
 
 WORK_LIMIT_S = 60.0  # no accepted run computes for longer than about a minute
 MAX_DURATION_S = 366 * 86_400  # a year, leap day included
-MAX_REQUESTS = 10_000_000  # about 140 bytes a request in the tables: 1.4 GB
+MAX_REQUESTS = 20_000_000  # about 30 bytes a request while it runs (simulation.MAX_REQUEST_ROWS keep rows)
 MAX_METRICS_ROWS = 2_000_000  # about 450 bytes a row: 0.9 GB
 
 # Seconds of computing per unit on the DESIGN §8 machine (issue 12 measured each):
@@ -95,7 +95,7 @@ def _check_requests(workload: Workload, duration_s: float) -> None:
         seconds = min(end, duration_s) - start
         msg = (f"segments ask for about {total:.3g} requests before duration_s={duration_s:g} (segments[{index}]: "
                f"{rate:g} requests/s for {seconds:g} s); simulate() keeps at most {MAX_REQUESTS:,} requests (about "
-               f"1.4 GB of tables): lower the rates or shorten duration_s")
+               f"0.6 GB while it runs): lower the rates or shorten duration_s")
         raise ValueError(msg)
 
 
@@ -155,7 +155,7 @@ def _pool_parts(config: ClusterConfig, workload: Workload, duration_s: float) ->
         parts.append(_Part(checks * POOL_CHECK_S,
                            f"{checks:.3g} pool checks (min_size={pool.min_size} × duration_s / {name}={every_s:g})",
                            f"raise ConnectionPool.{name} or lower min_size"))
-    if pool.min_size > facts.connection_limit(config.engine, config.max_capacity):
+    if pool.min_size > facts.connection_limit(config.engine, config.ladder[-1]):  # ladder[-1]: v2 max may be 2.5
         parts.append(_Part(duration_s * POOL_CHECK_S,
                            f"{duration_s:.3g} refills of a pool whose min_size={pool.min_size} never fits",
                            "lower ConnectionPool.min_size"))

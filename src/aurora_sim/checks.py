@@ -21,7 +21,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from . import consolidation, costs, facts, scenarios
+from . import capstone, consolidation, costs, facts, scenarios
 from .clients import REFUSED, RetryPolicy
 from .config import ClusterConfig, ModelAssumptions
 from .report import Summary, summarize
@@ -805,5 +805,146 @@ grouping_exercise = Exercise(
         "same rung, and give a database that goes quiet a cluster that can pause.",
         "Size each cluster from its own peak: the CPU it asks for (requests/s × ACU-seconds per request) must stay "
         "under 70 % of its maximum, and its minimum should carry its ordinary traffic, no more.",
+    ),
+)
+
+
+# --- notebook 12: the capstone ------------------------------------------------------------------------------------
+
+CAPSTONE_COST_MARGIN = 1.10  # a plan within 10 % of the cheapest one found is as good as it
+
+
+def _judge_capstone(dev_test: object, shop: object, new_app: object) -> Verdict:
+    """Simulate each plan for its week; correct when every plan meets its goal within 10 % of the cheapest found."""
+    problems, costs_usd = [], []
+    for name, answer in zip(capstone.WORKLOADS, (dev_test, shop, new_app), strict=True):
+        result = capstone.evaluate(name, answer)
+        best_usd = capstone.best_found_cost_usd(name)
+        costs_usd.append(result.cost_usd)
+        if not result.meets_goal:
+            problems.append(f"{name}: {'; '.join(result.misses)}")
+        elif result.cost_usd > best_usd * CAPSTONE_COST_MARGIN:
+            problems.append(f"{name}: meets the goal for USD {result.cost_usd:.2f} a week, but the best plan found "
+                            f"costs USD {best_usd:.2f}")
+    if problems:
+        return Verdict(NOT_YET, " · ".join(problems))
+    return Verdict(CORRECT, f"all three weeks meet their goals, for USD {sum(costs_usd):.2f} in all: each within "
+                   f"{CAPSTONE_COST_MARGIN - 1:.0%} of the cheapest plan found.")
+
+
+capstone_exercise = Exercise(
+    name="capstone",
+    judge=_judge_capstone,
+    hints=(
+        "Read each goal first: how long may a request wait (a cold start counts), and may any request fail? Then "
+        "ask of each workload: how many hours a week is it busy, and does anyone know when?",
+        "A database idle most of the week wants a model that pauses and resumes quickly; a peak you know the time "
+        "of can be met by pre-warming a v1 cluster; a peak nobody can predict needs a model that scales without a "
+        "scaling point.",
+        "Try ServerlessV2Config(min_capacity=0, ...) for the dev/test database and the new app; for the shop, "
+        "either v2 or a v1 cluster that does not pause, pre-warmed with capstone.prewarm(...) before the sale.",
+    ),
+)
+
+
+# --- notebook 10: for each threat, the setting that stops it -------------------------------------------------------
+
+
+def _judge_threats(network_path: object, snapshot: object, secret_arn: object) -> Verdict:
+    from .security import THREATS, threat_misses  # security pulls in psycopg and boto3: only this exercise needs it
+
+    answers = dict(zip(THREATS, (network_path, snapshot, secret_arn), strict=True))
+    misses = threat_misses(answers)
+    if misses:
+        right = len(THREATS) - len(misses)
+        why = " ".join(f"{threat}: {reason}" for threat, reason in misses.items())
+        return Verdict(NOT_YET, f"{right} of {len(THREATS)} threats stopped. {why}")
+    return Verdict(CORRECT, "each threat meets the setting that stops it: the certificate and the host name checked "
+                   "against the CA you trust, a key whose policy you write, and IAM deciding who may use a secret "
+                   "whose ARN is only a name.")
+
+
+threat_exercise = Exercise(
+    name="threats",
+    judge=_judge_threats,
+    hints=(
+        "Sort the threats first: which is about data moving on the network, which about data at rest, and which "
+        "about who may use a credential? Only settings of the same kind can stop each.",
+        "On the network, look at the matrix: which mode refused in every column where someone else answered? For "
+        "the snapshot, the User Guide asks for something of your own. A secret's ARN is only its name.",
+        "One answer per threat: the strictest TLS mode, the KMS key whose policy you control, and the IAM policy "
+        "on the secret.",
+    ),
+)
+
+
+# --- notebook 09: a retry policy and a pool that ride out a failover -----------------------------------------------
+
+FAILOVER_WAIT_LIMIT_S = 30.0  # no user may wait longer than this beyond the outage
+FAILOVER_SEEDS = (7, 8)  # jittered sleeps differ from seed to seed: an answer must work for both, not by luck
+
+
+def failover_figures(retry: RetryPolicy, pool: object, *, seed: int = FAILOVER_SEEDS[0]) -> dict[str, object]:
+    """The shop's AZ outage (``scenarios.shop_failover``) with ``retry`` and ``pool``: what the exercise judges.
+
+    Example:
+        >>> from aurora_sim.clients import ConnectionPool
+        >>> figures = failover_figures(RetryPolicy("none"), ConnectionPool())
+        >>> figures["failed orders"] > 0, figures["committed orders lost"]
+        (True, 0)
+    """
+    from .faults import longest_wait_beyond_outage_s, losses
+
+    run = scenarios.shop_failover(retry=retry, pool=pool).replace(seed=seed).run()
+    lost = losses(run)
+    errors = run.sql("SELECT error, count(*) FROM requests WHERE outcome <> 'ok' GROUP BY 1 ORDER BY 2 DESC").fetchall()
+    return {"failed orders": sum(count for _, count in errors),
+            "committed orders lost": int(lost["committed lost"].sum()),
+            "longest wait beyond the outage (s)": round(longest_wait_beyond_outage_s(run), 1),
+            "extra attempts": summarize(run).extra_attempts, "most common error": errors[0][0] if errors else ""}
+
+
+def failover_table(**answers: tuple[RetryPolicy, object]) -> pd.DataFrame:
+    """``failover_figures`` of several (retry, pool) pairs, one row each, labelled by keyword.
+
+    Example:
+        >>> from aurora_sim.clients import ConnectionPool
+        >>> int(failover_table(none=(RetryPolicy("none"), ConnectionPool())).loc["none", "extra attempts"])
+        0
+    """
+    rows = {label: failover_figures(retry, pool) for label, (retry, pool) in answers.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("answer")
+
+
+def _judge_failover(retry: object, pool: object) -> Verdict:
+    from .clients import ConnectionPool
+
+    if not isinstance(retry, RetryPolicy):
+        raise TypeError(f"my_retry={retry!r} must be a RetryPolicy(...)")
+    if not isinstance(pool, ConnectionPool):
+        raise TypeError(f"my_pool={pool!r} must be a ConnectionPool(...)")
+    for seed in FAILOVER_SEEDS:
+        figures = failover_figures(retry, pool, seed=seed)
+        if figures["failed orders"]:
+            return Verdict(NOT_YET, f"{figures['failed orders']} orders still failed (seed {seed}); the most common "
+                           f"error: {figures['most common error']}")
+        waited = figures["longest wait beyond the outage (s)"]
+        if waited > FAILOVER_WAIT_LIMIT_S:
+            return Verdict(NOT_YET, f"no order failed, but a user waited {waited:g} s beyond the outage (limit "
+                           f"{FAILOVER_WAIT_LIMIT_S:g} s, seed {seed}): the last sleeps are too long.")
+    return Verdict(CORRECT, f"no order failed and nobody waited more than {FAILOVER_WAIT_LIMIT_S:g} s beyond the "
+                   f"outage, under {len(FAILOVER_SEEDS)} different draws of the jitter.")
+
+
+failover_exercise = Exercise(
+    name="failover",
+    judge=_judge_failover,
+    hints=(
+        "Look at the errors of the run without retries: which error classes are they, and does the default "
+        "RetryPolicy retry them? Then ask how long the retries must keep going.",
+        "Add up the sleeps: with full jitter a retry sleeps on average half of min(cap_s, base_s·2ⁿ). The retries "
+        "must outlast the whole outage, and the longest single sleep bounds how long a user waits after it.",
+        "Use a jittered strategy with cap_s around 10 s and enough max_attempts to cover three minutes of outage "
+        "(dozens), and keep the pool's acquire timeout long enough for the crowd that comes back at once.",
     ),
 )

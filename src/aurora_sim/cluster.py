@@ -4,6 +4,14 @@ Each simpy process tells one story: the controller loop, one capacity change, th
 one blocking operation, the metrics sampler. Requests are served by ``server.QueueServer``; every
 process advances it to ``env.now`` before it reads or changes the cluster.
 
+Where nothing but pre-drawn requests moves, the controller fast-forwards (``_plan_span``): it reads the coming
+steps' window samples from a ``server.Projection``, finds the first step that acts (a capacity change, a pause
+countdown that would pause), plays out the countdowns that would find the cluster busy, and sleeps until then;
+the sampler leaves the span's metrics samples to it. Anything that changes the cluster meanwhile
+(``_notify_change``: a state, capacity, rate or blocker change, a connection request) ends the span there. While
+paused, the sampler records its samples when something changes. The tables are those of stepping one by one, to
+the last bits of the sums (tests/test_long_runs.py).
+
 Example:
     >>> import simpy
     >>> from aurora_sim.config import ClusterConfig, ModelAssumptions
@@ -19,17 +27,23 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import math
+from bisect import bisect_left
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 import simpy
 
 from . import facts, scaling
+from . import server as server_codes
 from .config import ClusterConfig, ModelAssumptions
 from .databases import DatabaseTags
+from .models import capacity_policy
 from .names import (
     ACTIVE,
     CONNECTION_CLOSED,
+    FAILING_OVER,
     PAUSE_CANCELLED,
     PAUSE_STARTED,
     PAUSED,
@@ -45,11 +59,12 @@ from .names import (
     SCALING_POINT_FOUND,
     TRANSACTION_ABORTED,
 )
-from .server import QueueServer
+from .server import Projection, QueueServer
 from .tracked_connections import TrackedConnections
 from .workload import LongTransaction, Workload, _HeldConnection
 
 _EPS = 1e-9
+FAST_FORWARD_MIN_S, FAST_FORWARD_MAX_S = 60.0, 3600.0  # how far one fast-forward of the controller looks ahead
 CONNECTION_AGE_LIMIT_MESSAGE = ("Connection closed by the cluster: open for 24 hours (Aurora Serverless v1 closes "
                                 "connections held open longer than one day).")
 
@@ -64,7 +79,8 @@ class Cluster:
         self.env, self.config, self.assumptions = env, config, assumptions
         self.databases = databases  # which database each request and blocking operation is (several on one cluster)
         self.state = ACTIVE
-        self.capacity = config.min_capacity
+        self.policy = capacity_policy(config)  # where v1, v2 and provisioned differ (models.py)
+        self.capacity = self.policy.starting_capacity
         timeout_ms = config.parameter("statement_timeout") if config.engine == "aurora-postgresql" else 0
         self.server = QueueServer(arrival_s, cost_acu_s, self._connection_limit, statement_timeout_s=timeout_ms / 1000,
                                   on_ticket_end=self._ticket_ended)
@@ -78,6 +94,15 @@ class Cluster:
         self._last_scale_up_s: float | None = None
         self._last_scale_down_s: float | None = None
         self._countdown_armed = False
+        self._countdown_wake_s = float("inf")  # when the armed pause countdown wakes
+        self._idle_since_armed = 0.0  # and the idle time it checks
+        # The controller skips through quiet stretches in one step (_plan_span) when only pre-drawn requests run.
+        self.fast_forward = not workload.tracked
+        self._span: _Span | None = None
+        self._lookahead_s = FAST_FORWARD_MIN_S
+        self._metrics_period_s = metrics_period_s
+        self._change = env.event()  # fires when the state, the capacity, the blockers or the rate change
+        self._paused_sample: tuple | None = None  # the sample a paused cluster repeats until something changes
         self._closed_held_seconds = 0.0  # connection-seconds of blocking operations that have ended
         self._last_request_s = -1.0  # when a tracked client or blocking operation last asked for a connection
         self._last_blocker_close_s = 0.0
@@ -85,6 +110,8 @@ class Cluster:
         self._scaling_done = env.event()
         self._demand = env.event()  # fires when a tracked client asks for a connection
         self._paused_capacity = self.capacity  # what a resume comes back at
+        self.instance_generation = 0  # counts DB instances lost to faults: a connection to an older one is dead
+        self.dns_stale_until_s = -1.0  # after a failover, clients that resolve the endpoint still reach the old address
         self._watch_at = float("inf")  # when the ticket watch next wakes
         self._ticket_events: dict[int, simpy.Event] = {}
         self.long_query_work = 0.0
@@ -94,7 +121,7 @@ class Cluster:
         self.samples: list[tuple] = []  # (time_s, state, capacity, connections, max_connections, work, capacity_s)
         self.capacity_log: list[tuple[float, str, int]] = [(0.0, ACTIVE, self.capacity)]
         self._update_rate()
-        env.process(self._controller())
+        env.process(self.policy.controller(self))
         env.process(self._sampler(metrics_period_s))
         for index, op in enumerate(workload.blocking):
             self._blocker_procs[index] = env.process(self._hold(index, op))
@@ -103,7 +130,7 @@ class Cluster:
 
     def max_connections(self) -> int:
         """The server's setting: what the metrics show and what the 90 % scale-up threshold counts against."""
-        return facts.max_connections(self.config.engine, 0 if self.state in (PAUSED, RESUMING) else self.capacity)
+        return self.policy.max_connections(0 if self.state in (PAUSED, RESUMING) else self.capacity)
 
     def _connection_limit(self) -> float:
         """How many connections the application may hold: PostgreSQL refuses a non-superuser
@@ -112,7 +139,9 @@ class Cluster:
         # connection requests"): none is refused until the cluster is back.
         if self.state in (PAUSED, RESUMING):
             return float("inf")
-        return facts.connection_limit(self.config.engine, self.capacity)
+        if self.state == FAILING_OVER:  # no instance to connect to: every request is refused (faults.py)
+            return 0.0
+        return self.policy.connection_limit(self.capacity)
 
     @property
     def connections(self) -> int:
@@ -120,7 +149,7 @@ class Cluster:
 
     @property
     def awake(self) -> simpy.Event:
-        """Fires when the cluster is active again after a pause."""
+        """Fires when the cluster is active again after a pause or a failover."""
         return self._awake
 
     def _emit(self, kind: str, capacity_from: int | None = None, capacity_to: int | None = None,
@@ -160,6 +189,7 @@ class Cluster:
         self._sync()
         self.server.set_rate(self.env.now, self._serving_capacity() - self._long_query_load())
         self._watch_tickets()
+        self._notify_change()
 
     def _set_state(self, state: str, capacity: int | None = None) -> None:
         self._sync()
@@ -185,11 +215,15 @@ class Cluster:
         period, window = self.assumptions.controller_period_s, self.assumptions.controller_window_s
         history = self._restart_window()
         while True:
-            if self.state in (PAUSED, RESUMING):
+            if self.state in (PAUSED, RESUMING, FAILING_OVER):  # back after a pause or a failover: a fresh window
                 yield self._awake
                 history = self._restart_window()
                 continue
-            yield self.env.timeout(period)
+            span = self._plan_span(history)
+            if span is None:
+                yield self.env.timeout(period)
+            else:
+                yield from self._sleep_through(span, history)
             if self.state != ACTIVE:
                 continue
             self._sync()
@@ -202,8 +236,7 @@ class Cluster:
             capacity_s = end[2] - start[2]
             cpu_pct = 100 * (end[1] - start[1]) / capacity_s if capacity_s > 0 else 0.0
             connections = (end[3] - start[3]) / window
-            decision = scaling.decide(self.config, self.capacity, cpu_pct, connections, self.env.now,
-                                      self._last_scale_up_s, self._last_scale_down_s)
+            decision = self._decide(cpu_pct, connections, self.env.now)
             if decision is not None:
                 yield self.env.process(self._change_capacity(decision))
                 history = self._restart_window()
@@ -226,14 +259,218 @@ class Cluster:
         periods = round(self.assumptions.controller_window_s / self.assumptions.controller_period_s)
         return deque([self._window_sample()], maxlen=periods + 1)
 
+    # --- a capacity policy's decision ------------------------------------------------------------------------
+
+    def _decide(self, cpu_pct: float, connections: float, now_s: float) -> scaling.Decision | None:
+        """The change the controller asks for after a full window (where a capacity policy plugs in)."""
+        return scaling.decide(self.config, self.capacity, cpu_pct, connections, now_s, self._last_scale_up_s,
+                              self._last_scale_down_s)
+
+    def _may_decide(self, cpu_pct: np.ndarray, connections: np.ndarray) -> np.ndarray:
+        """The steps at which ``_decide`` could ask for a change: a superset, so the fast-forward calls ``_decide``
+        only where it might (a policy replacing ``_decide`` replaces this too)."""
+        engine, capacity = self.config.engine, self.capacity
+        limit = facts.max_connections(engine, capacity)
+        up, down = facts.next_rung(engine, capacity, +1), facts.next_rung(engine, capacity, -1)
+        wants_up = (cpu_pct > facts.SCALE_UP_CPU_PCT) | (connections > limit * facts.SCALE_UP_CONNECTIONS_PCT / 100)
+        wants_down = ((cpu_pct < facts.SCALE_DOWN_CPU_PCT)
+                      & (connections < limit * facts.SCALE_DOWN_CONNECTIONS_PCT / 100))
+        return ((wants_up & (up is not None and up <= self.config.max_capacity))
+                | (wants_down & (down is not None and down >= self.config.min_capacity)))
+
+    # --- fast-forward: many controller steps at once ---------------------------------------------------------
+
+    def _can_fast_forward(self) -> bool:
+        """Only pre-drawn requests at a constant rate: nothing else can change what the next steps see."""
+        server = self.server
+        return (self.fast_forward and self.state == ACTIVE and not self._pausing and not self._applying
+                and not self._blockers and not self._ticket_events and self.tracked.open == 0 and server.rate > 0
+                and server.tickets == 0 and server.statement_timeout_s == 0
+                and not (self._countdown_armed and self._countdown_wake_s <= self.env.now))
+
+    def _plan_span(self, history: deque, first_decision: Callable[[_Span], int | None] | None = None
+                   ) -> _Span | None:
+        """The controller steps ahead that would only record their window sample (no decision, no pause), read
+        from one ``server.Projection``; None when the next step needs the controller itself. A capacity policy
+        with a controller of its own (models.py: v2) passes ``first_decision``, the step where it would act.
+
+        The span ends at the first step that acts (asks for a change, or arms a pause countdown that would
+        pause), before the next blocking operation starts and within a look-ahead that doubles while spans run
+        to their end (up to an hour) and shrinks when they are cut short. Pause countdowns that would find the
+        cluster busy are played out inside the span; one still counting at its end is started for real then.
+        """
+        if not self._can_fast_forward():
+            return None
+        now, period = self.env.now, self.assumptions.controller_period_s
+        horizon = now + self._lookahead_s
+        later_blocker = bisect_left(self._blocker_starts, now)  # one starting now has not asked yet
+        if later_blocker < len(self._blocker_starts):
+            horizon = min(horizon, self._blocker_starts[later_blocker])
+        count = int((horizon - now) / period)
+        if count < 2:
+            return None
+        # Step times as the controller's timeouts add them up, one period at a time.
+        ticks = np.cumsum(np.concatenate(([now], np.full(count, period))))[1:]
+        ahead = Projection(self.server, horizon)
+        ticks = ticks[(ticks < horizon) & (ticks <= ahead.valid_until_s)]
+        if len(ticks) < 2:
+            self._lookahead_s = FAST_FORWARD_MIN_S
+            return None
+        span = _Span(self, ahead, ticks)
+        stop = len(ticks) - 1
+        decision_at = first_decision(span) if first_decision else self._first_decision(history, span)
+        if decision_at is not None:
+            stop = decision_at
+        span.stop = self._play_countdowns(span, stop)
+        if span.stop == 0:
+            self._lookahead_s = FAST_FORWARD_MIN_S
+            return None
+        if span.stop == len(ticks) - 1:
+            self._lookahead_s = min(2 * self._lookahead_s, FAST_FORWARD_MAX_S)
+        return span
+
+    def _first_decision(self, history: deque, span: _Span) -> int | None:
+        """The first step of ``span`` at which the controller asks for a capacity change, if any."""
+        window, period = self.assumptions.controller_window_s, self.assumptions.controller_period_s
+        lag = round(window / period)
+        past = np.array(history, dtype=float).reshape(-1, 4)
+        times = np.concatenate((past[:, 0], span.ticks))
+        work = np.concatenate((past[:, 1], span.work))
+        capacity_s = np.concatenate((past[:, 2], span.capacity_s))
+        connection_s = np.concatenate((past[:, 3], span.connection_s))
+        end = len(past) + np.arange(len(span.ticks))
+        oldest = np.maximum(end - lag, 0)  # the window history keeps lag + 1 samples
+        full = span.ticks - times[oldest] >= window - _EPS
+        served = capacity_s[end] - capacity_s[oldest]
+        cpu_pct = np.divide(100 * (work[end] - work[oldest]), served, out=np.zeros(len(end)), where=served > 0)
+        connections = (connection_s[end] - connection_s[oldest]) / window
+        for index in np.flatnonzero(full & self._may_decide(cpu_pct, connections)).tolist():
+            if self._decide(float(cpu_pct[index]), float(connections[index]), float(span.ticks[index])):
+                return index
+        return None
+
+    def _play_countdowns(self, span: _Span, stop: int) -> int:
+        """Play the pause countdowns the steps before ``stop`` would arm; returns the step where the span must
+        stop instead (one whose countdown would pause the cluster: the controller arms that one itself)."""
+        if not self.config.auto_pause:
+            return stop
+        ticks, ahead, wait = span.ticks, span.ahead, self.config.seconds_until_auto_pause
+        free_from = self._countdown_wake_s if self._countdown_armed else -np.inf
+        if self._countdown_armed and free_from < ticks[stop] and self._would_pause(ahead, self._idle_since_armed,
+                                                                                  free_from):
+            return min(stop, int(ticks.searchsorted(free_from, side="left")))
+        idle = np.flatnonzero(span.connections == 0)
+        earliest = 0  # the first step that may arm the next countdown
+        while True:
+            found = int(idle.size and max(ticks[idle].searchsorted(free_from, side="left"),
+                                          idle.searchsorted(earliest, side="left")))
+            if found >= idle.size or idle[found] >= stop:
+                return stop
+            arm = int(idle[found])
+            idle_since = max(float(ahead.last_close_s(ticks[arm:arm + 1])[0]), self._last_blocker_close_s,
+                             self.tracked.last_close_s)
+            wake = float(ticks[arm]) + max(0.0, idle_since + wait - float(ticks[arm]))
+            span.countdowns.append((arm, idle_since, wake))
+            if wake >= ticks[stop]:
+                return stop
+            if self._would_pause(ahead, idle_since, wake):
+                span.countdowns.pop()
+                return arm
+            # A countdown that wakes at its own step (idle for long already, but a connection was requested since)
+            # ends after that step: the next may arm from the next step on (searching from ``wake`` alone found
+            # the same step again, forever). One waking at the next step's time ends after that step has looked.
+            free_from = wake
+            earliest = arm + 2 if arm + 1 < len(ticks) and ticks[arm + 1] == wake else arm + 1
+
+    def _would_pause(self, ahead: Projection, idle_since: float, wake_s: float) -> bool:
+        """``_still_idle_since`` at ``wake_s``, read from the projection."""
+        at = np.array([wake_s])
+        opened = max(float(ahead.last_open_s(at)[0]), self._last_request_s)
+        connections = int(ahead.connections(at)[0]) + self.tracked.open
+        return connections == 0 and opened <= idle_since and not ahead.arrival_at(wake_s)
+
+    def _sleep_through(self, span: _Span, history: deque):
+        """Sleep until the span's last step, or until something changes the cluster; then record the steps and
+        samples that passed and go on from the next step on the controller's grid. Returns how many steps passed."""
+        self._span = span
+        wake = float(span.ticks[span.stop])
+        yield self.env.timeout(wake - self.env.now) | span.changed
+        now = self.env.now
+        interrupted = span.changed.triggered
+        done = int(span.ticks.searchsorted(now, side="left")) if interrupted else span.stop
+        if interrupted:
+            self._lookahead_s = FAST_FORWARD_MIN_S
+        self._end_span(span, done, now, include_now=not interrupted)
+        lag = round(self.assumptions.controller_window_s / self.assumptions.controller_period_s)
+        first = max(0, done - lag - 1)
+        history.extend(zip(span.ticks[first:done].tolist(), span.work[first:done].tolist(),
+                           span.capacity_s[first:done].tolist(), span.connection_s[first:done].tolist(),
+                           strict=True))
+        if interrupted:
+            yield self.env.timeout(max(0.0, float(span.ticks[done]) - now))
+        return done
+
+    def _end_span(self, span: _Span, done: int, now: float, *, include_now: bool) -> None:
+        self._span = None
+        self._record_span_samples(span, now, include_now=include_now)
+        for arm, idle_since, wake in span.countdowns:
+            if arm < done and wake > now:  # armed inside the span and still counting: start it for real
+                self._start_countdown(idle_since)
+        span.ended.succeed()
+
+    def _record_span_samples(self, span: _Span, until_s: float, *, include_now: bool = False) -> None:
+        """Append the metrics samples of the span's times before ``until_s`` (or at it) not recorded yet."""
+        period, first = self._metrics_period_s, len(self.samples)
+        last = math.floor(until_s / period)
+        if last * period > until_s or (last * period == until_s and not include_now):
+            last -= 1
+        if last < first:
+            return
+        times = np.arange(first, last + 1) * period
+        connections = span.ahead.connections(times) + span.tracked_open
+        work = span.ahead.work_done(times) + span.long_query_work
+        capacity_s = span.capacity_seconds + span.serving * (times - span.accounted_to)
+        shown, limit = span.capacity, span.max_connections  # as they were during the span: it may end with a change
+        self.samples.extend((t, ACTIVE, shown, c, limit, w, s) for t, c, w, s in zip(
+            times.tolist(), connections.tolist(), work.tolist(), capacity_s.tolist(), strict=True))
+
+    def _record_paused_samples(self, until_s: float) -> None:
+        """The samples before ``until_s`` of a pause that lasted until now: each the same as at its start."""
+        sample, self._paused_sample = self._paused_sample, None
+        if sample is None:
+            return
+        period = self._metrics_period_s
+        times = np.arange(len(self.samples), math.ceil(until_s / period)) * period
+        self.samples.extend((t, *sample[1:]) for t in times[times < until_s].tolist())
+
+    def record_samples_until(self, until_s: float) -> None:
+        """At the end of a run: the samples a fast-forward or a pause in progress has not recorded yet."""
+        if self._span is not None:
+            self._record_span_samples(self._span, until_s)
+        if self._paused_sample is not None:
+            self._record_paused_samples(until_s)
+            self._paused_sample = self.samples[-1]
+
+    def _notify_change(self) -> None:
+        """Something changed the cluster: a fast-forward in progress stops here, and a sampler waiting out a pause
+        records the samples until now."""
+        if self._change.callbacks:  # someone waits for it
+            changed, self._change = self._change, self.env.event()
+            changed.succeed()
+
     # --- one capacity change --------------------------------------------------------------------------------
 
-    def _change_capacity(self, decision: scaling.Decision):
+    def _change_capacity(self, decision: scaling.Decision, seconds_before_timeout: int | None = None,
+                         timeout_action: str | None = None):
+        """One change: look for a scaling point, then apply, roll back or force it. The timeout and its action
+        are the config's (autoscaling) unless a manual change (manual_capacity.py) brings its own."""
+        seconds_before_timeout = seconds_before_timeout or self.config.seconds_before_timeout
+        timeout_action = timeout_action or self.config.timeout_action
         capacity_from, target = self.capacity, decision.target_acu
         forced = ""  # the RDS-EVENT-0149 reason when the change is forced
         self._emit(SCALE_STARTED, capacity_from, target, reason=decision.reason)
         self._set_state(SCALING)
-        deadline = self.env.now + self.config.seconds_before_timeout
+        deadline = self.env.now + seconds_before_timeout
         while True:
             self._sync()
             if self._scaling_point_exists():
@@ -241,15 +478,15 @@ class Cluster:
                            message="No queries in flight and no blocking operation open.")
                 break
             if self.env.now >= deadline - _EPS:
-                if self.config.timeout_action == "RollbackCapacityChange":
+                if timeout_action == "RollbackCapacityChange":
                     self._emit(SCALE_FAILED, capacity_from, target,
-                               reason=f"no scaling point found within {self.config.seconds_before_timeout} s "
+                               reason=f"no scaling point found within {seconds_before_timeout} s "
                                "(RollbackCapacityChange)")
                     self._set_state(ACTIVE)
                     self._finish_change()
                     return
                 rolled_back_s = yield from self._force_through_rollbacks()
-                forced = self._forced_reason(rolled_back_s)
+                forced = self._forced_reason(rolled_back_s, seconds_before_timeout)
                 break
             yield self.env.timeout(min(self.assumptions.scaling_point_poll_s, deadline - self.env.now))
         drain = self.server.backlog_s()
@@ -280,11 +517,11 @@ class Cluster:
         """Whether a blocking operation (open transaction, long query, temporary table, lock, …) is open."""
         return any(op.blocks_scaling for op in self._blockers.values())
 
-    def _forced_reason(self, rolled_back_s: float) -> str:
+    def _forced_reason(self, rolled_back_s: float, seconds_before_timeout: int) -> str:
         """The RDS-EVENT-0149 reason: the timeout, and how long the aborted transactions took to roll back."""
         took = f"{rolled_back_s:.0f}" if rolled_back_s >= 1 else f"{rolled_back_s:.1g}"
         rollback = f"the aborted transactions took {took} s to roll back" if rolled_back_s else "nothing to roll back"
-        return f"no scaling point found within {self.config.seconds_before_timeout} s (ForceApplyCapacityChange); " \
+        return f"no scaling point found within {seconds_before_timeout} s (ForceApplyCapacityChange); " \
             + rollback
 
     def _force_through_rollbacks(self):
@@ -338,8 +575,13 @@ class Cluster:
     def _arm_pause_countdown(self) -> None:
         if (self.config.auto_pause and not self._countdown_armed and not self._pausing
                 and self.connections == 0):
-            self._countdown_armed = True
-            self.env.process(self._pause_countdown(self._idle_since()))
+            self._start_countdown(self._idle_since())
+
+    def _start_countdown(self, idle_since: float) -> None:
+        self._countdown_armed, self._idle_since_armed = True, idle_since
+        self._countdown_wake_s = self.env.now + max(0.0, idle_since + self.config.seconds_until_auto_pause
+                                                    - self.env.now)
+        self.env.process(self._pause_countdown(idle_since))
 
     def _idle_since(self) -> float:
         return max(self.server.last_close_s, self._last_blocker_close_s, self.tracked.last_close_s)
@@ -361,6 +603,7 @@ class Cluster:
 
     def _pause_and_resume(self):
         self._pausing = True
+        self._notify_change()
         self._emit(PAUSE_STARTED, self.capacity, 0)
         demand = self.next_demand_s()
         transition = self.env.timeout(self.assumptions.pause_transition_s)
@@ -383,7 +626,7 @@ class Cluster:
         else:
             yield self.env.timeout(demand - self.env.now) | requested
         self._begin_resume()  # unless a connection request already began it
-        yield self.env.timeout(scaling.resume_time_s(self.assumptions, self._resume_rng))
+        yield self.env.timeout(self.policy.resume_time_s(self.assumptions, self._resume_rng))
         self._set_state(ACTIVE)
         self._emit(RESUMED, 0, capacity)
         awake, self._awake = self._awake, self.env.event()
@@ -395,6 +638,7 @@ class Cluster:
         """A client or blocking operation asks for a connection: cancels a pause in progress, or starts the resume
         of a paused cluster at once (the router holds the request), so no connection ever counts while paused."""
         self._last_request_s = self.env.now
+        self._notify_change()
         self._begin_resume()
         requested, self._demand = self._demand, self.env.event()
         requested.succeed()
@@ -448,10 +692,54 @@ class Cluster:
         self._sync()
         self._watch_tickets()
 
+    # --- faults (faults.py): the DB instance lost, then replaced --------------------------------------------
+
+    def can_fail(self) -> bool:
+        """Whether a fault can take the instance now: an active cluster, not pausing (a fault that falls during a
+        pause, a resume, a capacity change or another failover waits for it to end: a model simplification)."""
+        return self.state == ACTIVE and not self._pausing
+
+    @property
+    def scaling_done(self) -> simpy.Event:
+        """Fires when the capacity change in progress ends (completed or rolled back)."""
+        return self._scaling_done
+
+    def lose_instance(self) -> tuple[int, int]:
+        """The DB instance is gone: every query in flight and every blocking operation is lost (one
+        ``transaction_aborted`` each, with the client's lost-connection text), every connection dies, and new
+        ones are refused until ``restore_instance``. Storage is not touched: what was committed stays. Returns
+        (connections lost, transactions lost)."""
+        self._sync()
+        connections = self.connections
+        self._set_state(FAILING_OVER)
+        self.server.refusal_code = server_codes.CANNOT_CONNECT
+        text = facts.LOST_CONNECTION_ERROR[self.config.engine]
+        aborted = self.server.abort_all(self.env.now, server_codes.LOST_CONNECTION)
+        for request in aborted:
+            self._emit(TRANSACTION_ABORTED, message=text, database=self._database_of_request(request))
+        for index in sorted(self._blockers):
+            self._emit(TRANSACTION_ABORTED, message=text, database=self._database_of_blocker(index))
+            self._blocker_procs[index].interrupt("instance lost")
+        self.tracked.lose_all()
+        self.instance_generation += 1
+        self._update_rate()
+        return connections, len(aborted) + len(self._blockers)
+
+    def restore_instance(self, dns_ttl_s: float) -> None:
+        """A new instance serves at the old capacity; clients that resolve the endpoint reach it ``dns_ttl_s``
+        later (their cached address still points at the old one)."""
+        self._set_state(ACTIVE)  # syncs first: the arrivals until now were refused
+        self.server.refusal_code = server_codes.TOO_MANY_CONNECTIONS
+        self.dns_stale_until_s = self.env.now + dns_ttl_s
+        awake, self._awake = self._awake, self.env.event()
+        awake.succeed()
+
     # --- blocking operations --------------------------------------------------------------------------------
 
     def _hold(self, index: int, op: _HeldConnection):
         yield self.env.timeout(op.start_s)
+        while self.state == FAILING_OVER:  # its client connects once a new instance is up (a model assumption)
+            yield self._awake
         self._sync()
         self.request_connection()
         self._blockers[index] = op
@@ -498,11 +786,37 @@ class Cluster:
     # --- metrics --------------------------------------------------------------------------------------------
 
     def _sampler(self, period: float):
-        k = 0
         while True:
-            self._sync()
-            shown = 0 if self.state in (PAUSED, RESUMING) else self.capacity
-            self.samples.append((self.env.now, self.state, shown, self.connections, self.max_connections(),
-                                 self.total_work(), self.capacity_seconds))
-            k += 1
-            yield self.env.timeout(k * period - self.env.now)
+            if self._span is not None:  # the controller is fast-forwarding: it records the span's samples itself
+                yield self._span.ended
+            else:
+                self._sync()
+                shown = 0 if self.state in (PAUSED, RESUMING) else self.capacity
+                self.samples.append((self.env.now, self.state, shown, self.connections, self.max_connections(),
+                                     self.total_work(), self.capacity_seconds))
+                if self.state == PAUSED:  # nothing moves until something changes: record the samples then
+                    self._paused_sample = self.samples[-1]
+                    yield self._change
+                    self._record_paused_samples(self.env.now)
+            next_s = len(self.samples) * period
+            if next_s >= self.env.now:
+                yield self.env.timeout(next_s - self.env.now)
+
+
+class _Span:
+    """One fast-forward of the controller: its steps' times and window samples, read from a projection."""
+
+    def __init__(self, cluster: Cluster, ahead: Projection, ticks: np.ndarray) -> None:
+        self.ahead, self.ticks, self.stop = ahead, ticks, len(ticks) - 1
+        self.serving, self.accounted_to = cluster._serving_capacity(), cluster._accounted_to
+        self.capacity_seconds, self.long_query_work = cluster.capacity_seconds, cluster.long_query_work
+        self.work = ahead.work_done(ticks) + cluster.long_query_work
+        self.capacity_s = cluster.capacity_seconds + self.serving * (ticks - cluster._accounted_to)
+        self.connection_s = (ahead.connection_seconds(ticks) + cluster._held_seconds()
+                             + cluster.tracked.seconds(cluster.env.now))
+        self.connections = ahead.connections(ticks) + cluster.tracked.open
+        self.capacity, self.max_connections, self.tracked_open = (cluster.capacity, cluster.max_connections(),
+                                                                  cluster.tracked.open)
+        self.countdowns: list[tuple[int, float, float]] = []  # (step armed at, idle since, wake time)
+        self.changed = cluster._change  # something changed the cluster: the span ends early
+        self.ended = cluster.env.event()

@@ -193,6 +193,22 @@ class ModelAssumptions:
     round_trip_s: float = _assumption(
         0.001, "One client-server round trip, what a pool's pre-ping costs.")
 
+    v2_target_utilization_pct: float = _assumption(
+        facts.SCALE_UP_CPU_PCT, "Aurora Serverless v2 publishes no thresholds: the model keeps its CPU at or below "
+        "this share of capacity, v1's documented 70 % scale-up threshold reused.")
+    v2_scale_up_factor: float = _assumption(
+        2.0, "How much a v2 instance may grow per controller period (at least 0.5 ACU): AWS says only 'the larger "
+        "the current capacity, the larger the scaling increment'.")
+    v2_scale_down_factor: float = _assumption(
+        0.9, "The share of its capacity a v2 instance keeps per controller period when scaling down (at least "
+        "0.5 ACU less): scaling down is gradual; AWS gives no rate.")
+    v2_scale_down_window_s: float = _assumption(
+        60.0, "A v2 instance scales down only when the busiest controller period of this window fits the smaller "
+        "capacity, so a brief lull does not shed capacity.")
+    v2_resume_s: float = _assumption(
+        float(facts.V2_RESUME_UP_TO_S), "How long a paused v2 instance takes to resume: AWS says it 'can take up to "
+        "15 seconds'; the model uses that bound for every resume.")
+
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
@@ -230,7 +246,7 @@ class ModelAssumptions:
 
 
 _MAY_BE_ZERO = {"scale_apply_s", "pause_transition_s", "query_cost_cv", "long_query_acu", "scaling_point_drain_s",
-                "rollback_s_per_transaction_s"}
+                "rollback_s_per_transaction_s", "v2_scale_down_factor", "v2_resume_s"}
 # The MySQL manual: rolling back a big transaction can take "several times as long to perform as the original data
 # change operations". Ten times bounds "several" generously.
 MAX_ROLLBACK_RATIO = 10.0
@@ -258,4 +274,9 @@ ALLOWED = MappingProxyType({
     "connect_latency_s": (0, 60, _SECONDS),
     "connect_cpu_acu_s": (0, 60, "ACU-seconds"),
     "round_trip_s": (0, 10, _SECONDS),
+    "v2_target_utilization_pct": (1, 100, "percent"),
+    "v2_scale_up_factor": (1, 16, "times the capacity per controller period"),
+    "v2_scale_down_factor": (0, 1, "share of the capacity kept per controller period"),
+    "v2_scale_down_window_s": (1, 3600, _SECONDS),
+    "v2_resume_s": (0, 3600, _SECONDS),
 })

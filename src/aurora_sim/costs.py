@@ -3,6 +3,8 @@
 Aurora Serverless v1 bills the capacity in service, per second, and nothing while paused. Each time the
 cluster becomes active (at the start, and after every resume) at least ``facts.MIN_BILLED_S_PER_ACTIVATION``
 seconds are billed. Only ``[0, duration_s]`` counts: requests drained after ``duration_s`` cost nothing here.
+Serverless v2 and provisioned runs are billed by their own tariff (``models.tariff``): v2 per ACU-hour at its
+price with no minimum per resume, a provisioned instance per hour of its class, at least 10 minutes.
 
 Example:
     >>> from aurora_sim import ClusterConfig, Workload, simulate
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import facts
+from .models import tariff
 
 if TYPE_CHECKING:
     from .simulation import Run
@@ -57,16 +59,17 @@ def bill(run: Run) -> Bill:
         >>> bill(run)
         Bill(acu_hours=1.0, billed_acu_hours=1.0, cost_usd=0.06)
     """
+    rate = tariff(run.config)
     time_s, capacity = _capacity_steps(run)
     periods = _active_periods(run, time_s, capacity)
     used = sum(acu_s for _, _, acu_s in periods) / 3600
     billed = 0.0
     for start, _, acu_s in periods:
         starting_acu = float(capacity[np.searchsorted(time_s, start, side="right") - 1])
-        billed += max(acu_s, facts.MIN_BILLED_S_PER_ACTIVATION * starting_acu)
+        billed += max(acu_s, rate.min_billed_s_per_activation * starting_acu)
     billed /= 3600
     return Bill(acu_hours=float(used), billed_acu_hours=float(billed),
-                cost_usd=float(billed * facts.PRICE_PER_ACU_HOUR_USD))
+                cost_usd=float(billed * rate.price_per_acu_hour_usd))
 
 
 def active_periods(run: Run) -> list[tuple[float, float, float]]:

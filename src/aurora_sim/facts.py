@@ -134,6 +134,16 @@ GONE_AWAY_ERROR = MappingProxyType({
     "aurora-postgresql": "server closed the connection unexpectedly",
 })
 POOL_TIMEOUT_ERROR = "PoolTimeout: couldn't get a connection after {seconds:.2f} sec"
+# A statement cut off because the server went away under it (the instance failed), and a new connection to an
+# endpoint with no server behind it (engine client manuals; what a client sees while the instance is replaced).
+LOST_CONNECTION_ERROR = MappingProxyType({
+    "aurora-mysql": "ERROR 2013 (HY000): Lost connection to MySQL server during query",
+    "aurora-postgresql": "server closed the connection unexpectedly",
+})
+CANNOT_CONNECT_ERROR = MappingProxyType({
+    "aurora-mysql": "ERROR 2003 (HY000): Can't connect to MySQL server on '<cluster endpoint>:3306' (111)",
+    "aurora-postgresql": "could not connect to server: Connection refused",
+})
 DATA_API_RESUMING_ERROR = (
     "BadRequestException: Communications link failure\n\nThe last packet sent successfully to the server was 0 "
     "milliseconds ago. The driver has not received any packets from the server."
@@ -167,6 +177,12 @@ MEASURED_RESUME_S = MappingProxyType({"median": 43.2, "p5": 30.7, "p95": 58.6, "
 # The seed blog gives no number; the measurements above are what the model draws from.
 RESUME_SEED_QUOTE = ("Resuming the cluster takes a few seconds and in some cases can be longer based on variables "
                      "such as your ACU, storage size, and more")
+
+# --- Failover (v1: one DB instance in one Availability Zone) --------------------------------------------------
+
+FAILOVER_BEST_EFFORT_QUOTE = "best effort only, subject to capacity availability"
+FAILOVER_TIME_QUOTE = "failover time is undefined because it depends on demand and capacity availability"
+FAILOVER_TIME_S = None  # AWS publishes no failover or replacement time for v1: every duration is an assumption
 
 # --- Events ---------------------------------------------------------------------------------------------------
 
@@ -248,6 +264,27 @@ SERVER_AUDIT_EVENTS = ("CONNECT", "QUERY", "QUERY_DCL", "QUERY_DDL", "QUERY_DML"
 LOG_STATEMENT_VALUES = ("none", "ddl", "mod", "all")
 DEFAULT_DEADLOCK_TIMEOUT_MS = 1000
 
+# --- Security (notebook 10) -----------------------------------------------------------------------------------
+
+TLS_VERSIONS = ("1.0", "1.1", "1.2")  # the TLS versions a v1 cluster accepts: 1.2 is its ceiling
+# libpq's sslmode → the MySQL client's --ssl-mode, paired as the User Guide's table pairs them
+TLS_MODES = MappingProxyType({"disable": "DISABLED", "prefer": "PREFERRED", "require": "REQUIRED",
+                              "verify-ca": "VERIFY_CA", "verify-full": "VERIFY_IDENTITY"})
+DEFAULT_TLS_MODE = "prefer"  # psql's default
+TLS_TERMINATION_QUOTE = "The TLS/SSL connection terminates at the router fleet"
+TLS_ENFORCING_PARAMETERS = MappingProxyType({"aurora-mysql": "require_secure_transport",
+                                             "aurora-postgresql": "force_ssl"})
+STORAGE_ENCRYPTION_QUOTE = ("the cluster volume is always encrypted. You can choose the encryption key, but you can't "
+                            "disable encryption")
+SNAPSHOT_SHARING_QUOTE = ("To copy or share a snapshot of an Aurora Serverless v1 cluster, encrypt the snapshot using "
+                          "your own AWS KMS key")
+NO_PUBLIC_IP_QUOTE = "You can't give an Aurora Serverless v1 DB cluster a public IP address"
+V1_UNSUPPORTED_AUTHENTICATION = ("IAM database authentication", "Kerberos authentication")
+# Maintenance waits for a scaling point for up to seven days; then it is applied with ForceApplyCapacityChange.
+MAINTENANCE_SEARCH_DAYS = 7
+MAINTENANCE_FORCE_QUOTE = ("the date at which scaling will be applied with the ForceApplyCapacityChange timeout action "
+                           "to apply the maintenance, regardless of the ScalingConfiguration settings")
+
 # --- Life cycle -----------------------------------------------------------------------------------------------
 
 V1_NO_NEW_CLUSTERS_DATE = "2025-01-08"
@@ -258,6 +295,33 @@ V1_END_OF_LIFE_DATE = "2025-03-31"
 PRICE_PER_ACU_HOUR_USD = 0.06
 MIN_BILLED_S_PER_ACTIVATION = 300
 PRICE_PER_ACU_HOUR_V2_USD = 0.12
+PROVISIONED_MIN_BILLED_S = 600  # a provisioned instance: per second, at least 10 minutes
+
+# --- Aurora Serverless v2 and provisioned instances, for the capstone's comparison -------------------------------
+
+V2_CAPACITY_STEP_ACU = 0.5
+V2_LOWEST_RUNNING_ACU = 0.5  # the smallest minimum without auto-pause; 0 turns auto-pause on
+V2_MAX_CAPACITY_ACU = 256
+V2_SECONDS_UNTIL_AUTO_PAUSE_RANGE_S = (300, 86_400)
+V2_DEFAULT_SECONDS_UNTIL_AUTO_PAUSE_S = 300
+V2_RESUME_UP_TO_S = 15
+# max_connections of a v2 instance by its *maximum* capacity (the User Guide's table; between rows, the row below).
+V2_MAX_CONNECTIONS = MappingProxyType({
+    "aurora-mysql": MappingProxyType({1: 90, 4: 135, 8: 1000, 16: 2000, 32: 3000, 64: 4000, 128: 5000}),
+    "aurora-postgresql": MappingProxyType({1: 189, 4: 823, 8: 1669, 16: 3360, 32: 5000}),
+})
+# The instance class the User Guide recommends when a v1 cluster of this maximum capacity becomes provisioned.
+PROVISIONED_CLASS_FOR_ACU = MappingProxyType({
+    1: "db.t3.small", 2: "db.t3.medium", 4: "db.t3.large", 8: "db.r5.large", 16: "db.r5.xlarge",
+    32: "db.r5.2xlarge", 64: "db.r5.4xlarge", 128: "db.r5.8xlarge", 192: "db.r5.12xlarge", 256: "db.r5.16xlarge",
+    384: "db.r5.24xlarge",
+})
+
+# --- ModifyCurrentDBClusterCapacity: the manual capacity change of a v1 cluster ----------------------------------
+
+MANUAL_SECONDS_BEFORE_TIMEOUT_RANGE_S = (10, 600)
+MANUAL_DEFAULT_SECONDS_BEFORE_TIMEOUT_S = 300
+MANUAL_DEFAULT_TIMEOUT_ACTION = "ForceApplyCapacityChange"
 
 
 @dataclass(frozen=True)
@@ -337,6 +401,17 @@ SOURCES = MappingProxyType(
         "GONE_AWAY_ERROR": Source("DOC", "MySQL client error 2006; libpq 'server closed the connection "
                                   "unexpectedly'"),
         "POOL_TIMEOUT_ERROR": Source("DOC", "psycopg_pool PoolTimeout message"),
+        "LOST_CONNECTION_ERROR": Source("DOC", "MySQL client error 2013 CR_SERVER_LOST; libpq 'server closed the "
+                                        "connection unexpectedly'"),
+        "CANNOT_CONNECT_ERROR": Source("DOC", "MySQL client error 2003 CR_CONN_HOST_ERROR (host and errno filled "
+                                       "in: 111 = connection refused); libpq before 14 (14+: 'connection to server "
+                                       "at …, port 5432 failed: Connection refused')"),
+        "FAILOVER_BEST_EFFORT_QUOTE": Source("DOC", "UG aurora-serverless-v2.upgrade.md (v1 vs v2 table): "
+                                             "failover 'best effort only, subject to capacity availability'"),
+        "FAILOVER_TIME_QUOTE": Source("DOC", "UG aurora-serverless-v1.how-it-works.md: v1 recreates the DB "
+                                      "instance in a different AZ; failover takes longer than provisioned"),
+        "FAILOVER_TIME_S": Source("DOC", "none published (fact sheet §7): faults.FaultAssumptions names the "
+                                  "model's durations"),
         "DATA_API_RESUMING_ERROR": Source("3P", "aws/aws-sdk-js#2914, jeremydaly/data-api-client#11 (v1 paused)"),
         "DATA_API_STATEMENT_TIMEOUT_ERROR": Source("API", "botocore rds-data StatementTimeoutException"),
         "DATA_API_CALL_LIMIT_S": Source("DOC", "UG data-api.md: a call times out after 45 seconds"),
@@ -359,6 +434,31 @@ SOURCES = MappingProxyType(
         "PRICE_PER_ACU_HOUR_USD": Source("3P", "takayukii.me quoting the AWS pricing page (2018), us-east-1"),
         "MIN_BILLED_S_PER_ACTIVATION": Source("3P", "AWS FAQ line quoted by takayukii.me (2018), unverified"),
         "PRICE_PER_ACU_HOUR_V2_USD": Source("3P", "c3x.dev, factualminds (v2, us-east-1)"),
+        "PROVISIONED_MIN_BILLED_S": Source("DOC", "UG User_DBInstanceBilling.md: 'billed in one second increments, "
+                                           "with a minimum of 10 minutes'"),
+        "V2_CAPACITY_STEP_ACU": Source("API", "ServerlessV2ScalingConfiguration: 'ACU values in half-step "
+                                       "increments'"),
+        "V2_LOWEST_RUNNING_ACU": Source("API", "ServerlessV2ScalingConfiguration MinCapacity: 0 with auto-pause, "
+                                        "otherwise 'the smallest value that you can use is 0.5'"),
+        "V2_MAX_CAPACITY_ACU": Source("API", "ServerlessV2ScalingConfiguration MaxCapacity: '256 for recent Aurora "
+                                      "versions, or 128 for older versions'"),
+        "V2_SECONDS_UNTIL_AUTO_PAUSE_RANGE_S": Source("API", "ServerlessV2ScalingConfiguration SecondsUntilAutoPause: "
+                                                      "'between 300 seconds (five minutes) and 86,400 seconds'"),
+        "V2_DEFAULT_SECONDS_UNTIL_AUTO_PAUSE_S": Source("API", "ServerlessV2ScalingConfiguration: 'The default is "
+                                                        "300 seconds'"),
+        "V2_RESUME_UP_TO_S": Source("DOC", "AWS Database Blog, Introducing scaling to 0 capacity with Amazon Aurora "
+                                    "Serverless v2 (Nov 2024): 'It can take up to 15 seconds for the database to "
+                                    "resume'"),
+        "V2_MAX_CONNECTIONS": Source("DOC", "UG aurora-serverless-v2.setting-capacity.md: max_connections by maximum "
+                                     "ACU (fact sheet section 5); between rows the row below is INF"),
+        "PROVISIONED_CLASS_FOR_ACU": Source("DOC", "UG aurora-serverless.modifying.md: recommended instance class "
+                                            "by Serverless maximum capacity"),
+        "MANUAL_SECONDS_BEFORE_TIMEOUT_RANGE_S": Source("API", "ModifyCurrentDBClusterCapacity SecondsBeforeTimeout: "
+                                                        "'between 10 and 600 seconds'"),
+        "MANUAL_DEFAULT_SECONDS_BEFORE_TIMEOUT_S": Source("API", "ModifyCurrentDBClusterCapacity: 'The default is "
+                                                          "300'"),
+        "MANUAL_DEFAULT_TIMEOUT_ACTION": Source("API", "ModifyCurrentDBClusterCapacity TimeoutAction: "
+                                                "'ForceApplyCapacityChange, the default'"),
         "CLOUDWATCH_NAMESPACE": Source("DOC", "UG Aurora.AuroraMySQL.Monitoring.Metrics.md: 'The AWS/RDS "
                                        "namespace includes the following metrics'"),
         "CLOUDWATCH_DIMENSION": Source("DOC", "UG metrics_dimensions.md: Aurora cluster metrics by "
@@ -401,6 +501,25 @@ SOURCES = MappingProxyType(
                                        "all. Default is none'"),
         "DEFAULT_DEADLOCK_TIMEOUT_MS": Source("DOC", "PostgreSQL manual, runtime-config-locks: deadlock_timeout "
                                               "'The default is one second'"),
+        "TLS_VERSIONS": Source("DOC", "UG aurora-serverless.md, Using TLS/SSL with Aurora Serverless v1: 'It supports "
+                               "TLS/SSL versions 1.0, 1.1, and 1.2'"),
+        "TLS_MODES": Source("DOC", "UG aurora-serverless.md: table of TLS/SSL modes, mysql and psql"),
+        "DEFAULT_TLS_MODE": Source("DOC", "UG aurora-serverless.md: psql 'prefer (default)'"),
+        "TLS_TERMINATION_QUOTE": Source("DOC", "UG aurora-serverless.md: TLS ends at the router fleet; pg_stat_ssl "
+                                        "does not show the client's TLS state"),
+        "TLS_ENFORCING_PARAMETERS": Source("DOC", "UG aurora-serverless.md: 'force_ssl for PostgreSQL and "
+                                           "require_secure_transport for MySQL … are available now'"),
+        "STORAGE_ENCRYPTION_QUOTE": Source("DOC", "UG aurora-serverless-v1.how-it-works.md, Aurora Serverless v1 and "
+                                           "snapshots"),
+        "SNAPSHOT_SHARING_QUOTE": Source("DOC", "UG aurora-serverless-v1.how-it-works.md, Aurora Serverless v1 and "
+                                         "snapshots"),
+        "NO_PUBLIC_IP_QUOTE": Source("DOC", "UG aurora-serverless.md, Configuration requirements (VPC only)"),
+        "V1_UNSUPPORTED_AUTHENTICATION": Source("DOC", "UG aurora-serverless.md, Limitations: v1 doesn't support IAM "
+                                                "database authentication or Kerberos authentication"),
+        "MAINTENANCE_SEARCH_DAYS": Source("DOC", "UG aurora-serverless-v1.how-it-works.md, maintenance: it looks for "
+                                          "a scaling point 'for up to seven days', with an event each day"),
+        "MAINTENANCE_FORCE_QUOTE": Source("DOC", "UG aurora-serverless.how-it-works.md @1125a1b, maintenance: after "
+                                          "seven days, ForceApplyCapacityChange regardless of the settings"),
     }
 )
 

@@ -59,7 +59,7 @@ class Summary:
     resumes: int
     cold_start_s: float
     paused_s: float
-    max_capacity_acu: int
+    max_capacity_acu: int | float
     acu_hours: float
     billed_acu_hours: float
     cost_usd: float
@@ -304,15 +304,9 @@ def summarize(run: Run, *, start_s: float = 0.0, end_s: float | None = None) -> 
         "quantile_cont(latency_s, 0.5) FILTER (WHERE outcome = 'ok'), "
         "quantile_cont(latency_s, 0.95) FILTER (WHERE outcome = 'ok'), max(latency_s), sum(attempts - 1) "
         "FROM requests WHERE submitted_s >= $1 AND submitted_s < $2", params=[start_s, end_s]).fetchall()[0]
-    kinds = dict(run.sql("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
-    ups, downs = run.sql(
-        "SELECT count(*) FILTER (WHERE capacity_to > capacity_from), count(*) FILTER (WHERE capacity_to < "
-        "capacity_from) FROM events WHERE kind = 'scale_completed'").fetchall()[0]
+    kinds, ups, downs = _event_counts(run)
     resume, cold = _resume_figures(run)
-    paused_s, max_capacity = run.sql(
-        "SELECT sum(CASE WHEN state = 'paused' THEN least(coalesce(next_s, $1), $1) - time_s ELSE 0 END), "
-        "max(capacity_acu) FROM (SELECT time_s, state, capacity_acu, lead(time_s) OVER (ORDER BY seq) "
-        "AS next_s FROM capacity WHERE time_s <= $1)", params=[run.duration_s]).fetchall()[0]
+    paused_s, max_capacity = _paused_and_peak(run)
     money = bill(run)
     return Summary(
         requests=requests, failed=failed, p50_latency_ms=_nan(p50) * 1000, p95_latency_ms=_nan(p95) * 1000,
@@ -320,21 +314,73 @@ def summarize(run: Run, *, start_s: float = 0.0, end_s: float | None = None) -> 
         scale_failures=kinds.get(names.SCALE_FAILED, 0), forced_scalings=kinds.get(names.SCALE_FORCED, 0),
         aborted=kinds.get(names.TRANSACTION_ABORTED, 0), pauses=kinds.get(names.PAUSED_EVENT, 0),
         resumes=kinds.get(names.RESUMED, 0), cold_start_s=_nan(cold), paused_s=float(paused_s or 0.0),
-        max_capacity_acu=int(max_capacity), acu_hours=money.acu_hours, billed_acu_hours=money.billed_acu_hours,
+        max_capacity_acu=_whole_or_half(max_capacity), acu_hours=money.acu_hours,
+        billed_acu_hours=money.billed_acu_hours,
         cost_usd=money.cost_usd, extra_attempts=int(extra or 0), resume_s=_nan(resume))
+
+
+def _event_counts(run: Run) -> tuple[dict[str, int], int, int]:
+    """Events per kind, and how many scalings completed up and down."""
+    events = _columns(run, "events", ("kind", "capacity_from", "capacity_to"))
+    kinds, counts = np.unique(events["kind"].astype(str), return_counts=True)
+    completed = events["kind"] == names.SCALE_COMPLETED
+    low, high = (_floats(events[name][completed]) for name in ("capacity_from", "capacity_to"))
+    return dict(zip(kinds.tolist(), counts.tolist(), strict=True)), int((high > low).sum()), int((high < low).sum())
+
+
+def _paused_and_peak(run: Run) -> tuple[float, float]:
+    """Seconds paused within ``[0, duration_s]`` (each paused row until the next row, in log order) and the
+    highest capacity reached."""
+    capacity = _columns(run, "capacity", ("time_s", "state", "capacity_acu"), order_by="seq")
+    kept = capacity["time_s"] <= run.duration_s
+    time_s, state = capacity["time_s"][kept], capacity["state"][kept]
+    until = np.minimum(np.append(time_s[1:], run.duration_s), run.duration_s)
+    paused_s = 0.0
+    for start_s, end_s in zip(time_s[state == names.PAUSED], until[state == names.PAUSED], strict=True):
+        paused_s += end_s - start_s  # one by one, in order, as SQL's sum adds them
+    return paused_s, capacity["capacity_acu"][kept].max()
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    """A nullable integer column as floats, NaN for NULL (so that comparisons with it are false, as in SQL)."""
+    return pd.Series(values, dtype=object).to_numpy(dtype=float, na_value=np.nan)
 
 
 def _resume_figures(run: Run) -> tuple[float | None, float | None]:
     """The longest resume (``resumed`` − ``resume_started``), and the longest latency of a request served while
     the cluster resumed (in flight at any moment of ``[resume_started, resumed]``): not only the request that
     woke the cluster (it may fail fast) but every one held until the cluster was back."""
-    return run.sql(
-        "WITH resumes AS (SELECT time_s AS started_s, (SELECT min(time_s) FROM events done WHERE done.kind = $2 "
-        "AND done.time_s >= e.time_s) AS resumed_s FROM events e WHERE kind = $1) "
-        "SELECT (SELECT max(resumed_s - started_s) FROM resumes), "
-        "(SELECT max(r.latency_s) FROM requests r JOIN resumes ON r.submitted_s <= coalesce(resumed_s, 'infinity') "
-        "AND r.finished_s >= started_s WHERE r.outcome = $3)",
-        params=[names.RESUME_STARTED, names.RESUMED, names.OK]).fetchall()[0]
+    events = _columns(run, "events", ("kind", "time_s"))
+    started = events["time_s"][events["kind"] == names.RESUME_STARTED]
+    if not len(started):
+        return None, None
+    done = np.append(np.sort(events["time_s"][events["kind"] == names.RESUMED]), np.inf)  # inf: still resuming
+    resumed = done[np.searchsorted(done, started)]  # the first `resumed` at or after each start
+    back = np.isfinite(resumed)
+    longest = float((resumed - started)[back].max()) if back.any() else None
+    requests = _columns(run, "requests", ("submitted_s", "finished_s", "latency_s", "outcome"))
+    ok = requests["outcome"] == names.OK
+    submitted, finished = requests["submitted_s"][ok], requests["finished_s"][ok]
+    held = np.zeros(len(submitted), dtype=bool)
+    for start_s, end_s in zip(started, resumed, strict=True):
+        held |= (submitted <= end_s) & (finished >= start_s)
+    return longest, float(requests["latency_s"][ok][held].max()) if held.any() else None
+
+
+def _columns(run: Run, table: str, columns: Sequence[str], order_by: str | None = None) -> dict[str, np.ndarray]:
+    """``columns`` of the run's ``table`` as numpy arrays, read from the frame behind the table when the run keeps
+    one (its rows are in ``seq`` order), else queried: a query through the table's view cost a panel's summary line
+    2–10 ms each, and the line took five."""
+    frame = getattr(run, "_frames", {}).get(table)
+    if isinstance(frame, pd.DataFrame):
+        return {name: frame[name].to_numpy() for name in columns}
+    order = f" ORDER BY {order_by}" if order_by else ""
+    return run.sql(f"SELECT {', '.join(columns)} FROM {table}{order}").fetchnumpy()
+
+
+def _whole_or_half(acu: float) -> int | float:
+    """A capacity as v1 writes it (8) or, for a v2 half step, as 2.5."""
+    return int(acu) if float(acu).is_integer() else float(acu)
 
 
 def _nan(value: float | None) -> float:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from . import facts
+from .actions import ClusterAction
 from .clients import ConnectionPool, ConnectPerRequest, DataApi, RetryPolicy
 from .config import ClusterConfig, ModelAssumptions
 from .log_sessions import Session
@@ -50,11 +51,12 @@ class Scenario:
     metrics_period_s: float = 60
     seed: int = 7
     assumptions: ModelAssumptions = field(default_factory=ModelAssumptions)
+    actions: tuple[ClusterAction, ...] = ()  # scheduled faults or capacity changes (``simulate(actions=...)``)
 
     def run(self) -> Run:
         """Simulate the scenario (cached: the same scenario returns the same ``Run`` object)."""
         return _run(self.config, self.workload, self.duration_s, self.seed, self.metrics_period_s,
-                    self.assumptions)
+                    self.assumptions, tuple(self.actions))
 
     def replace(self, **changes: object) -> Scenario:
         """A copy with some fields changed (validated again)."""
@@ -63,9 +65,9 @@ class Scenario:
 
 @lru_cache(maxsize=128)
 def _run(config: ClusterConfig, workload: Workload, duration_s: float, seed: int, metrics_period_s: float,
-         assumptions: ModelAssumptions) -> Run:
+         assumptions: ModelAssumptions, actions: tuple[ClusterAction, ...] = ()) -> Run:
     return simulate(config, workload, duration_s=duration_s, seed=seed, metrics_period_s=metrics_period_s,
-                    assumptions=assumptions)
+                    assumptions=assumptions, actions=actions)
 
 
 def flash_sale(*, min_capacity: int = 1, max_capacity: int = 16, spike_rps: float = 48.0, base_rps: float = 2.0,
@@ -156,6 +158,36 @@ def week_with_auto_pause(*, rps: float = 2.0) -> Scenario:
         duration_s=7 * 86_400,
         metrics_period_s=300,
     )
+
+
+OFFICE_OPEN_H, OFFICE_CLOSE_H = 8, 18  # office_week's users: 08:00–18:00 on weekdays
+
+
+def office_week(*, days: int = 7, rps: float = 20.0) -> Scenario:
+    """A long run for the engine's speed budget (DESIGN §8): an office application busy 08:00–18:00 on weekdays at
+    ``rps`` requests/s of 0.02 ACU-s each, idle (and paused) at night and at weekends, metrics every minute.
+
+    Day 0 is a Monday; the default week asks for about 3.6 million requests.
+
+    Example:
+        >>> week = office_week()
+        >>> len(week.workload.segments), week.duration_s, week.metrics_period_s
+        (5, 604800, 60)
+    """
+    segments = [(day * 86_400 + OFFICE_OPEN_H * 3600, day * 86_400 + OFFICE_CLOSE_H * 3600, rps)
+                for day in range(days) if day % 7 < 5]
+    return Scenario(
+        name="office_week",
+        description=f"{rps:g} req/s from 08:00 to 18:00 on weekdays, for {days} days",
+        config=ClusterConfig(),
+        workload=Workload(segments=segments, query_cpu_s=0.02),
+        duration_s=days * 86_400,
+    )
+
+
+def office_month(*, rps: float = 20.0) -> Scenario:
+    """``office_week`` over 30 days (22 working days, about 16 million requests): the memory budget's run."""
+    return office_week(days=30, rps=rps).replace(name="office_month")
 
 
 PRESETS = {"tour": tour, "flash sale": flash_sale, "office day": office_day}
@@ -314,6 +346,65 @@ def retry_storm(*, retry: RetryPolicy | None = None, quiet_rps: float = 3.0, bus
 
 
 STORM_START_S, STORM_BUSY_S, STORM_END_S = 420, 720, 960
+
+
+# --- notebook 09: resilience -----------------------------------------------------------------------------------
+
+FAULT_CHOICES = ("AZ outage", "instance failure", "none")
+# The fault strikes at minute 2 of a 7-minute run: the default AZ outage (180 s) leaves 2 minutes to watch the
+# clients come back. A longer outage (capacity_wait_s) lengthens the run to keep those 2 minutes.
+SHOP_FAULT_S, SHOP_END_S, SHOP_AFTER_S = 120, 420, 120
+# An order is 0.1 ACU-seconds of CPU: the crowd of retries that comes back after the outage then needs more
+# than a pool of 2 can serve within 1 s (a pool too small shows), and the panel simulates one order a second.
+SHOP_ORDER_CPU_S = 0.1
+SHOP_REPORT_S = (SHOP_FAULT_S - 60, 600.0)  # a report's transaction, open when the fault strikes: (start, duration)
+SHOP_POOL = ConnectionPool(min_size=2, max_size=10, acquire_timeout_s=10, max_lifetime_s=None)  # no pre-ping
+
+
+def shop_fault(fault: str, *, capacity_wait_s: float | None = None) -> tuple:
+    """The ``actions`` of ``shop_failover`` for a fault's display name (see ``FAULT_CHOICES``).
+
+    Example:
+        >>> shop_fault("AZ outage")[0].outage_s, shop_fault("none")
+        (180.0, ())
+    """
+    from .faults import AzOutage, InstanceFailure  # faults imports the engine; scenarios only needs it here
+
+    if fault not in FAULT_CHOICES:
+        raise ValueError(f"fault={fault!r} must be one of {FAULT_CHOICES}")
+    if fault == "none":
+        return ()
+    if fault == "instance failure":
+        return (InstanceFailure(at_s=SHOP_FAULT_S),)
+    return (AzOutage(at_s=SHOP_FAULT_S, capacity_wait_s=capacity_wait_s),)
+
+
+def shop_failover(*, fault: str = "AZ outage", connections: str = "pool", pool: ConnectionPool | None = None,
+                  retry: RetryPolicy | None = None, discovery: str = "aurora prefix", orders_per_s: float = 1.0,
+                  capacity_wait_s: float | None = None) -> Scenario:
+    """Notebook 09: a shop takes ``orders_per_s`` orders through ``connections`` (a pool without pre-ping or
+    max_lifetime by default, ``SHOP_POOL``); at minute 2 ``fault`` takes the DB instance, while a report's
+    transaction is open. ``discovery`` is how the driver finds the instance ("dns scan" adds
+    ``FaultAssumptions.dns_scan_s`` to every new connection; "aurora prefix" does not)."""
+    from .faults import connect_assumptions
+
+    if connections not in ("pool", "per request", "Data API"):
+        raise ValueError(f"connections={connections!r} must be one of ('pool', 'per request', 'Data API')")
+    strategy = {"pool": pool or SHOP_POOL, "per request": ConnectPerRequest(), "Data API": DataApi()}[connections]
+    report = LongTransaction(start_s=SHOP_REPORT_S[0], duration_s=SHOP_REPORT_S[1])
+    actions = shop_fault(fault, capacity_wait_s=capacity_wait_s)
+    end_s = max(SHOP_END_S, SHOP_FAULT_S + sum(action.outage_s for action in actions) + SHOP_AFTER_S)
+    return Scenario(
+        name="shop_failover",
+        description=f"{orders_per_s:g} orders/s through {connections}; {fault} at minute {SHOP_FAULT_S // 60}",
+        config=ClusterConfig(min_capacity=2, max_capacity=8, auto_pause=False),
+        workload=Workload(segments=[(0, end_s, orders_per_s)], query_cpu_s=SHOP_ORDER_CPU_S, blocking=(report,),
+                          connections=strategy, retry=retry or RetryPolicy("none")),
+        duration_s=end_s,
+        metrics_period_s=5,  # the outage lasts minutes, its edges seconds
+        assumptions=connect_assumptions(discovery),
+        actions=actions,
+    )
 
 
 # --- notebook 07: MySQL vs PostgreSQL -----------------------------------------------------------------------

@@ -36,7 +36,7 @@ from .clients import (
     RetryPolicy,
 )
 from .cluster import CONNECTION_AGE_LIMIT_MESSAGE, PAUSED, RESUMING, Cluster
-from .names import CONNECTION_CLOSED
+from .names import CONNECTION_CLOSED, FAILING_OVER
 from .workload import Workload
 
 OUTCOME_OF = {None: server.OK, POOL_TIMEOUT: server.TIMEOUT, DATA_API_TIMEOUT: server.TIMEOUT,
@@ -52,13 +52,14 @@ class Failure(Exception):
 
 
 class Connection:
-    """One client connection; the cluster may close it (``alive`` False) while a pool keeps it."""
+    """One client connection; the cluster may close it (``alive`` False) while a pool keeps it, and a fault may
+    take the instance it leads to (``instance`` older than the cluster's ``instance_generation``)."""
 
-    __slots__ = ("alive", "busy", "idle_since", "opened_s", "retire")
+    __slots__ = ("alive", "busy", "idle_since", "instance", "opened_s", "retire")
 
-    def __init__(self, opened_s: float) -> None:
+    def __init__(self, opened_s: float, instance: int = 0) -> None:
         self.opened_s, self.alive, self.busy, self.retire = opened_s, True, False, False
-        self.idle_since = opened_s
+        self.idle_since, self.instance = opened_s, instance
 
 
 class Clients:
@@ -144,9 +145,11 @@ class Clients:
         cluster.request_connection()
         while cluster.state in (PAUSED, RESUMING):
             yield cluster.awake
+        if cluster.state == FAILING_OVER or self.env.now < cluster.dns_stale_until_s:  # no instance (at that address)
+            raise Failure(REFUSED, facts.CANNOT_CONNECT_ERROR[self.config.engine])
         if not cluster.accepts_connection():
             raise Failure(REFUSED, facts.TOO_MANY_CONNECTIONS_ERROR[self.config.engine])
-        connection = Connection(self.env.now)
+        connection = Connection(self.env.now, cluster.instance_generation)
         cluster.tracked.opened()
         if pooled:
             self.env.process(self._age_limit(connection))
@@ -161,11 +164,16 @@ class Clients:
     def disconnect(self, connection: Connection) -> None:
         if connection.alive:
             connection.alive = False
-            self.cluster.tracked.closed()
+            if connection.instance == self.cluster.instance_generation:  # a lost instance's are no longer counted
+                self.cluster.tracked.closed()
+
+    def usable(self, connection: Connection) -> bool:
+        """Whether ``connection`` still leads to a server: not closed, and its instance not lost to a fault."""
+        return connection.alive and connection.instance == self.cluster.instance_generation
 
     def query(self, connection: Connection, cost: float):
         """Run one statement on ``connection``; a connection the cluster closed fails at once ("gone away")."""
-        if not connection.alive:
+        if not self.usable(connection):
             raise Failure(DROPPED, facts.GONE_AWAY_ERROR[self.config.engine])
         connection.busy = True
         try:
@@ -174,12 +182,17 @@ class Clients:
             connection.busy = False
             if connection.retire:
                 self._close_by_cluster(connection)
-        if code == server.FORCED_SCALING and self.config.engine == "aurora-postgresql":
-            self.disconnect(connection)  # PostgreSQL's text is FATAL: the forced scaling ended the session too
+        if code == server.LOST_CONNECTION or (code == server.FORCED_SCALING
+                                              and self.config.engine == "aurora-postgresql"):
+            self.disconnect(connection)  # the instance is gone, or PostgreSQL's FATAL forced scaling ended the session
         if code != server.NO_ERROR:
             raise self._failure_of(code)
 
     def _failure_of(self, code: int) -> Failure:
+        if code == server.LOST_CONNECTION:  # the instance failed under the statement: lost, never committed
+            if isinstance(self.strategy, DataApi):  # the service's own JDBC connection failed (a model assumption)
+                return Failure(DATA_API_RESUMING, facts.DATA_API_RESUMING_ERROR)
+            return Failure(DROPPED, facts.LOST_CONNECTION_ERROR[self.config.engine])
         if code == server.FORCED_SCALING:
             return Failure(FORCED_ABORT, facts.FORCED_SCALING_ERROR[(self.config.engine, self.config.engine_version)])
         return Failure(STATEMENT_TIMEOUT, facts.STATEMENT_TIMEOUT_ERROR)
@@ -187,7 +200,7 @@ class Clients:
     def _age_limit(self, connection: Connection):
         """The 24-hour cap: the cluster closes the connection then, or when its running statement ends."""
         yield self.env.timeout(facts.MAX_CONNECTION_AGE_S)
-        if not connection.alive:
+        if not self.usable(connection):
             return
         if connection.busy:
             connection.retire = True
@@ -230,21 +243,25 @@ class Clients:
             while cluster.state in (PAUSED, RESUMING):
                 process.saw_resume = True
                 yield cluster.awake
+            if cluster.state == FAILING_OVER:  # the service cannot reach the database (a model assumption)
+                yield self.env.timeout(overhead)
+                raise Failure(DATA_API_RESUMING, facts.DATA_API_RESUMING_ERROR)
             if not cluster.accepts_connection():
                 raise Failure(REFUSED, facts.TOO_MANY_CONNECTIONS_ERROR[self.config.engine])
             cluster.tracked.opened()
-            counted = True
+            counted, instance = True, cluster.instance_generation
             ticket = cluster.submit(cost)
             code = yield ticket
-            cluster.tracked.closed()
             counted = False
+            if instance == cluster.instance_generation:  # a lost instance's connections are no longer counted
+                cluster.tracked.closed()
             yield self.env.timeout(overhead)  # the answer travels back, error or not
             if code != server.NO_ERROR:
                 raise self._failure_of(code)
         except simpy.Interrupt:
             if ticket is not None:
                 cluster.cancel(ticket)
-            if counted:
+            if counted and instance == cluster.instance_generation:
                 cluster.tracked.closed()
 
 
@@ -277,7 +294,7 @@ class Pool:
                 connection = self.idle.pop()
                 if self.settings.pre_ping:
                     yield self.env.timeout(self.clients.assumptions.round_trip_s)
-                    if not connection.alive:
+                    if not self.clients.usable(connection):
                         self._discard(connection)
                         continue
                 return connection
@@ -316,7 +333,8 @@ class Pool:
 
     def release(self, connection: Connection) -> None:
         lifetime = self.settings.max_lifetime_s
-        if not connection.alive or (lifetime is not None and self.env.now - connection.opened_s >= lifetime):
+        if not self.clients.usable(connection) or (lifetime is not None
+                                                    and self.env.now - connection.opened_s >= lifetime):
             self.clients.disconnect(connection)  # a retired connection is closed; the pool opens a new one
             self._discard(connection)
             return

@@ -39,6 +39,12 @@ class TrackedConnections:
         self.open -= 1
         self.last_close_s = self.env.now
 
+    def lose_all(self) -> None:
+        """Every connection died with the instance (a fault): none is open any more, none will be closed."""
+        self._account()
+        self.open = 0
+        self.last_close_s = self.env.now
+
     def seconds(self, now: float) -> float:
         """Connection-seconds accumulated until ``now``."""
         return self._seconds + self.open * (now - self._since)

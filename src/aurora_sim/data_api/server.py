@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import itertools
 import json
 import math
 import re
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -105,7 +107,8 @@ def secret_value(*, database: str = DATABASE, resource_arn: str = RESOURCE_ARN) 
 def serve(*, host: str = "127.0.0.1", port: int = 0, flavour: str = "v1", auto_pause_s: float | None = 300,
           resume_s: float | None = None, time_scale: float = 1.0, database: str = DATABASE,
           resource_arn: str = RESOURCE_ARN, secret_arn: str = SECRET_ARN, keys: KeyPair | None = None,
-          seed: int = 0, backend: object | None = None) -> Iterator[Endpoint]:
+          seed: int = 0, backend: object | None = None,
+          allow_plain_http_beyond_loopback: bool = False) -> Iterator[Endpoint]:
     """Run a local Data API endpoint for the ``with`` block, then stop it (always).
 
     Args:
@@ -114,9 +117,12 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, flavour: str = "v1", auto_p
         resume_s: Seconds a resume takes; ``None`` draws each from ``scaling.resume_time_s``.
         time_scale: Divides the pause delay, resume time, 3-minute transaction idle limit and 45 s call limit.
         backend: A ``sql.Database``-like object to serve instead of a fresh ``sql.Database(database=database)``.
+        allow_plain_http_beyond_loopback: The endpoint speaks plain HTTP, so by default it listens on loopback only
+            (``check_bind_address``); True lets ``host`` be any address.
 
     Raises:
-        ValueError: For an unknown flavour, a negative delay or a time scale that breaks botocore's timeout.
+        ValueError: For an unknown flavour, a negative delay or a time scale that breaks botocore's timeout, and for
+            a ``host`` beyond loopback unless ``allow_plain_http_beyond_loopback``.
 
     Example:
         >>> with serve(auto_pause_s=None) as endpoint:
@@ -124,6 +130,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, flavour: str = "v1", auto_p
         True
     """
     _check_arguments(flavour, auto_pause_s, resume_s, time_scale, port)
+    check_bind_address(host, allow_plain_http_beyond_loopback)
     server = _Server((host, port), _Handler)  # binds now: a taken port fails before anything else starts
     owned, db = backend is None, backend
     try:
@@ -168,6 +175,42 @@ def _check_arguments(flavour: str, auto_pause_s: float | None, resume_s: float |
     if not 0 <= port <= 65_535:
         msg = f"port={port!r} is outside 0..65535 (0 picks a free port)"
         raise ValueError(msg)
+
+
+def check_bind_address(host: str, allow_plain_http_beyond_loopback: bool = False) -> None:
+    """Refuse to listen beyond loopback over plain HTTP, unless explicitly allowed.
+
+    Signatures keep strangers out, but they do not encrypt: over plain HTTP every statement, result and secret ARN
+    would cross the network readable by anyone on the path (AWS's endpoint is HTTPS only).
+
+    Example:
+        >>> check_bind_address("127.0.0.1"), check_bind_address("0.0.0.0", allow_plain_http_beyond_loopback=True)
+        (None, None)
+        >>> check_bind_address("0.0.0.0")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: host='0.0.0.0' is not a loopback address, and this endpoint speaks plain HTTP: ...
+    """
+    if allow_plain_http_beyond_loopback or _is_loopback(host):
+        return
+    msg = (f"host={host!r} is not a loopback address, and this endpoint speaks plain HTTP: every request's SQL, its "
+           "results and the secret's ARN would cross the network unencrypted. Listen on 127.0.0.1 or ::1 (the "
+           "default), or pass allow_plain_http_beyond_loopback=True (--allow-plain-http-beyond-loopback) on a network "
+           "you trust")
+    raise ValueError(msg)
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether every address ``host`` names is a loopback one (a name is resolved; one that fails is not)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        found = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(found) and all(ipaddress.ip_address(entry[4][0].split("%")[0]).is_loopback for entry in found)
 
 
 class _Server(BoundedHTTPServer):

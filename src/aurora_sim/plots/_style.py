@@ -10,6 +10,13 @@ import pandas as pd
 
 from ..names import (
     CONNECTION_CLOSED,
+    ENDPOINT_MOVED,
+    FAILING_OVER,
+    FAILOVER_COMPLETED,
+    FAILOVER_STARTED,
+    INSTANCE_FAILED,
+    MAINTENANCE_APPLIED,
+    MAINTENANCE_PENDING,
     PAUSE_CANCELLED,
     PAUSE_STARTED,
     PAUSED,
@@ -36,6 +43,7 @@ STATE_STYLE = {  # state: (colour, legend text) of its shaded band
     PAUSED: (BLUE, "paused (0 ACU, not billed)"),
     RESUMING: (ORANGE, "resuming (cold start)"),
     SCALING: (YELLOW, "scaling (looking for a scaling point)"),
+    FAILING_OVER: (VERMILLION, "failing over (no DB instance)"),
 }
 STATE_OPACITY = 0.18
 
@@ -52,9 +60,16 @@ EVENT_STYLE = {  # kind: (colour, marker symbol, legend text); problems are verm
     PAUSE_CANCELLED: (BLUE, "circle-x-open", "pause cancelled"),
     RESUME_STARTED: (ORANGE, "triangle-right-open", "resume started"),
     RESUMED: (ORANGE, "triangle-right", "resumed"),
+    INSTANCE_FAILED: (VERMILLION, "x-thin-open", "instance failed"),
+    FAILOVER_STARTED: (VERMILLION, "circle-open", "failover started"),
+    ENDPOINT_MOVED: (GREEN, "diamond-open", "endpoint moved (DNS)"),
+    FAILOVER_COMPLETED: (GREEN, "circle", "failover completed"),
+    MAINTENANCE_PENDING: (GREY, "circle-dot", "maintenance pending"),
+    MAINTENANCE_APPLIED: (GREY, "star-square", "maintenance applied"),
 }
-PROBLEM_EVENTS = (SCALE_FAILED, SCALE_FORCED, TRANSACTION_ABORTED, CONNECTION_CLOSED)
-EVENT_LIFT = {SCALE_FAILED: 1, SCALE_FORCED: 1, TRANSACTION_ABORTED: 2, CONNECTION_CLOSED: 3}  # × lift above line
+PROBLEM_EVENTS = (SCALE_FAILED, SCALE_FORCED, TRANSACTION_ABORTED, CONNECTION_CLOSED, INSTANCE_FAILED)
+# × lift above the capacity line
+EVENT_LIFT = {SCALE_FAILED: 1, SCALE_FORCED: 1, TRANSACTION_ABORTED: 2, CONNECTION_CLOSED: 3, INSTANCE_FAILED: 1}
 
 LOAD_COLOUR, SERVED_COLOUR, FAILED_COLOUR, CPU_COLOUR = BLACK, GREEN, VERMILLION, SKY_BLUE
 CAPACITY_COLOUR, CONNECTIONS_COLOUR, LIMIT_COLOUR = BLUE, BLUE, BLACK
@@ -130,18 +145,59 @@ def time_axis(duration_s: float, *, day_start_h: float | None = None) -> TimeAxi
     return TimeAxis(unit_s, unit, day_start_h)
 
 
-# --- Tables read once, each in one query ------------------------------------------------------------------------
+# --- Tables read once, from the frames behind them ----------------------------------------------------------------
+
+def _frame(run: Run, name: str) -> pd.DataFrame:
+    """The run's table ``name`` as the frame its view scans, read in place: a query costs a panel's redraw 2–4 ms
+    each (the timeline read three). A run that keeps no frames is queried instead."""
+    frame = getattr(run, "_frames", {}).get(name)
+    return frame if isinstance(frame, pd.DataFrame) else run.sql(f"SELECT * FROM {name}").df()
+
+
+def _in_time_order(frame: pd.DataFrame, duration_s: float) -> pd.DataFrame:
+    """Rows with ``time_s <= duration_s``, by time and, at one instant, in the order they were logged."""
+    kept = frame[frame["time_s"].to_numpy() <= duration_s]
+    order = np.argsort(kept["time_s"].to_numpy(), kind="stable")
+    return kept if (order == np.arange(len(order))).all() else kept.iloc[order]
+
 
 def _capacity_steps(run: Run) -> pd.DataFrame:
     """The capacity table within ``[0, duration_s]``, last row per instant, closed at ``duration_s``."""
-    steps = run.sql("SELECT time_s, state, capacity_acu FROM capacity WHERE time_s <= ? ORDER BY time_s",
-                    params=[run.duration_s]).df()
+    steps = _in_time_order(_frame(run, "capacity"), run.duration_s)[["time_s", "state", "capacity_acu"]]
     steps = steps.drop_duplicates("time_s", keep="last").reset_index(drop=True)
     steps["end_s"] = np.append(steps["time_s"].to_numpy()[1:], run.duration_s)
     return steps
 
 
-def _state_bands(steps: pd.DataFrame, axis: TimeAxis, states: Sequence[str] = (PAUSED, RESUMING, SCALING)) -> list:
+MAX_POINTS = 2400  # per line: two points per pixel of a 1,200-px plot; more cannot be seen, only sent and drawn
+
+
+def _thinned(x: np.ndarray, *ys: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, ...]:
+    """``x`` and ``ys`` cut to about ``max_points``, keeping what a plot that narrow can show: in each of
+    ``max_points / 4`` runs of points, the first, the last and the lowest and highest of the first ``y``.
+    Shorter lines come back unchanged.
+
+    Example:
+        >>> x = np.arange(10_000.0)
+        >>> thin_x, thin_y = _thinned(x, np.sin(x / 500), max_points=400)
+        >>> len(thin_x) <= 400, bool(thin_y.max() == np.sin(x / 500).max())
+        (True, True)
+    """
+    if len(x) <= max_points:
+        return (x, *ys)
+    edges = np.linspace(0, len(x), max_points // 4 + 1).astype(np.int64)
+    bucket = np.repeat(np.arange(len(edges) - 1), np.diff(edges))
+    first = np.asarray(ys[0], dtype=float)
+    keep = [edges[:-1], edges[1:] - 1]
+    for extreme in (np.fmin, np.fmax):  # NaN-safe: a run of gaps keeps only its ends
+        hits = np.flatnonzero(first == extreme.reduceat(first, edges[:-1])[bucket])
+        keep.append(hits[np.unique(bucket[hits], return_index=True)[1]])
+    index = np.unique(np.concatenate(keep))
+    return (x[index], *(y[index] for y in ys))
+
+
+def _state_bands(steps: pd.DataFrame, axis: TimeAxis,
+                 states: Sequence[str] = (PAUSED, RESUMING, SCALING, FAILING_OVER)) -> list:
     """One shaded vertical band per period in a non-active state; the first of each state joins the legend."""
     shapes, in_legend = [], set()
     for start, end, state in zip(steps["time_s"], steps["end_s"], steps["state"], strict=True):

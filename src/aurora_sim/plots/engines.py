@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from functools import cache
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -27,6 +29,9 @@ from ._style import (
     VERMILLION,
     TimeAxis,
     _capacity_steps,
+    _frame,
+    _in_time_order,
+    _thinned,
     time_axis,
 )
 
@@ -83,6 +88,19 @@ def engine_comparison(runs: Mapping[str, Run], *, title: str | None = None) -> g
         >>> [trace.name for trace in fig.data][:3]
         ['CPU asked for (ACU)', 'MySQL: capacity', 'MySQL: failed scaling']
     """
+    # One validation of plain dicts, as plots.timeline does: make_subplots + add_trace took 50 ms, this 15 ms.
+    return go.Figure(engine_comparison_dict(runs, title=title))
+
+
+def engine_comparison_dict(runs: Mapping[str, Run], *, title: str | None = None) -> dict:
+    """``engine_comparison`` as a plain figure dict, not validated by plotly (a panel's redraw diffs it against
+    what its figure shows and sends only the change).
+
+    Example:
+        >>> from aurora_sim.scenarios import month_end_peak
+        >>> engine_comparison_dict({"MySQL": month_end_peak().run()})["data"][1]["name"]
+        'MySQL: capacity'
+    """
     if not runs:
         raise ValueError("runs={} is empty: give at least one {label: run}")
     first = next(iter(runs.values()))
@@ -109,8 +127,7 @@ def engine_comparison(runs: Mapping[str, Run], *, title: str | None = None) -> g
     layout.update(title={"text": title or "The same traffic on each cluster", "x": 0.01, "font": TITLE_FONT},
                   template=TEMPLATE, font=FONT, height=HEIGHT_PX, hovermode="closest", legend=LEGEND_BELOW,
                   margin={"l": 70, "r": 30, "t": 80, "b": 60})
-    # One validation of plain dicts, as plots.timeline does: make_subplots + add_trace took 50 ms, this 15 ms.
-    return go.Figure({"data": traces, "layout": layout})
+    return {"data": traces, "layout": layout}
 
 
 CAPACITY_AXES, LATENCY_AXES, BILL_AXES = ("x", "y"), ("x2", "y2"), ("x3", "y3")
@@ -135,6 +152,11 @@ def _scatter(axes: tuple[str, str], **trace: object) -> dict:
     return {"type": "scatter", "xaxis": axes[0], "yaxis": axes[1], **trace}
 
 
+def _numbers(column: pd.Series) -> np.ndarray:
+    """A nullable integer column as numpy: integers when none is missing (as a query returned them), else floats."""
+    return column.to_numpy(dtype=float, na_value=np.nan) if column.hasnans else column.to_numpy()
+
+
 def _add_run(traces: list[dict], label: str, run: Run, style: tuple[str, float], axis: TimeAxis) -> float:
     """One run's capacity line (in ``style``: colour and width) and failed scalings, p95 latency and running bill;
     returns its top capacity."""
@@ -143,20 +165,22 @@ def _add_run(traces: list[dict], label: str, run: Run, style: tuple[str, float],
     x = axis.x(np.append(steps["time_s"].to_numpy(), run.duration_s))
     capacity = steps["capacity_acu"].to_numpy()
     config = run.config
-    failed = run.sql("SELECT time_s, capacity_from, message FROM events WHERE kind = $1 AND time_s <= $2 "
-                     "ORDER BY seq", params=[SCALE_FAILED, run.duration_s]).df()
-    metrics = run.sql("SELECT time_s, p95_latency_ms / 1000 AS p95_s FROM metrics ORDER BY time_s").df()
+    events = _frame(run, "events")
+    failed = events[(events["kind"] == SCALE_FAILED).to_numpy() & (events["time_s"].to_numpy() <= run.duration_s)]
+    metrics = _in_time_order(_frame(run, "metrics"), math.inf)
+    x_p95, p95_s = _thinned(metrics["time_s"].to_numpy(dtype=float), metrics["p95_latency_ms"].to_numpy() / 1000)
     traces += [
         _scatter(CAPACITY_AXES, x=x, y=np.append(capacity, capacity[-1:]), name=f"{label}: capacity",
                  legendgroup=label, mode="lines", line={"color": colour, "shape": "hv", "width": width},
                  hovertemplate=f"{axis.hover()}<br>{label}: %{{y}} ACU ({config.engine} "
                                f"{config.min_capacity}–{config.max_capacity} ACU)<extra></extra>"),
-        _scatter(CAPACITY_AXES, x=axis.x(failed["time_s"].to_numpy()), y=failed["capacity_from"].to_numpy(),
+        _scatter(CAPACITY_AXES, x=axis.x(failed["time_s"].to_numpy(dtype=float)),
+                 y=_numbers(failed["capacity_from"]),
                  name=f"{label}: failed scaling", legendgroup=label, mode="markers", showlegend=not failed.empty,
                  customdata=failed["message"].to_numpy(),
                  marker={"color": VERMILLION, "symbol": "x", "size": 12, "line": {"color": colour, "width": 1}},
                  hovertemplate=f"{axis.hover()}<br><b>{label}: scale failed</b><br>%{{customdata}}<extra></extra>"),
-        _scatter(LATENCY_AXES, x=axis.x(metrics["time_s"].to_numpy()), y=metrics["p95_s"].to_numpy(),
+        _scatter(LATENCY_AXES, x=axis.x(x_p95), y=p95_s,
                  name=f"{label}: p95 latency", legendgroup=label, mode="lines",
                  line={"color": colour, "shape": "hv", "width": 1.5},
                  hovertemplate=f"{axis.hover()}<br>{label}: p95 %{{y:.2f}} s (over {run.metrics_period_s:g} s)"

@@ -43,6 +43,19 @@ def alarm(evaluation: AlarmEvaluation, *, title: str | None = None) -> go.Figure
         >>> [trace.name for trace in fig.data][:2]
         ['CPUUtilization (Average per 60 s)', 'threshold 70']
     """
+    return go.Figure(alarm_dict(evaluation, title=title))
+
+
+def alarm_dict(evaluation: AlarmEvaluation, *, title: str | None = None) -> dict:
+    """``alarm`` as a plain figure dict, not validated by plotly (what a panel's redraw sends from).
+
+    Example:
+        >>> from aurora_sim.alarms import Alarm, evaluate
+        >>> from aurora_sim.scenarios import night_shift
+        >>> figure = alarm_dict(evaluate(Alarm(metric_name="CPUUtilization", threshold=70), night_shift().run()))
+        >>> figure["data"][1]["name"]
+        'threshold 70'
+    """
     watched, run = evaluation.alarm, evaluation.run
     axis = time_axis(run.duration_s, day_start_h=evaluation.start_h)
     points = evaluation.datapoints
@@ -73,7 +86,7 @@ def alarm(evaluation: AlarmEvaluation, *, title: str | None = None) -> go.Figure
                    "ticktext": [state.replace("_", "<br>") for state in STATE_LEVEL]},
         "shapes": _state_bands(steps, axis, states=(PAUSED, RESUMING)),
     }
-    return go.Figure({"data": traces, "layout": layout})
+    return {"data": traces, "layout": layout}
 
 
 def _title(watched: Alarm, title: str | None) -> dict:

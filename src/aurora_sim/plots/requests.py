@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..names import (
+    FAILING_OVER,
     PAUSED,
     RESUME_STARTED,
     RESUMED,
@@ -158,7 +159,7 @@ def latency(run: Run, *, highlight_cold_start: bool = True, max_points: int = 50
     fig.update_layout(
         title={"text": f"Request latency by submit time · {shown}", "x": 0.01, "font": TITLE_FONT}, font=FONT,
         template="plotly_white", height=600, legend=LEGEND_BELOW,
-        shapes=_state_bands(_capacity_steps(run), axis, states=(PAUSED, RESUMING)),  # the only shapes
+        shapes=_state_bands(_capacity_steps(run), axis, states=(PAUSED, RESUMING, FAILING_OVER)),  # the only shapes
         margin={"l": 70, "r": 30, "t": 60, "b": 60})
     fig.update_xaxes(title_text=f"submitted at ({axis.title})", **axis.layout(0, run.duration_s))
     fig.update_yaxes(title_text="latency (ms, log scale)", type="log")

@@ -1,9 +1,10 @@
 """Control panels: explicit sliders wired with ``interactive_output`` to one ``FigureWidget`` updated in place.
 
 Each demo is a plain function of slider values that returns a ``Run`` (tests call it directly, at the
-slider extremes too); a ``Panel`` wires controls to it, redraws with a ``plots`` factory inside
-``batch_update()`` and shows a one-line summary. Runs are cached on the frozen scenario, so moving a
-slider back is instant. Slider ranges come from ``facts``: no position makes an invalid config.
+slider extremes too); a ``Panel`` wires controls to it, redraws with a ``plots`` factory (its ``*_dict`` form,
+plain dicts plotly does not validate again) and sends the figure only what changed, in one update message, and
+shows a one-line summary. Runs are cached on the frozen scenario, so moving a slider back is instant. Slider
+ranges come from ``facts``: no position makes an invalid config.
 
 Example:
     >>> run = minimum_capacity_demo(min_capacity=4)
@@ -14,6 +15,7 @@ Example:
 """
 
 from ._panel import PAUSE_OPTIONS_S, Panel, figure_widget, full_width, redraw
+from .capstone import capstone_demo, capstone_panel
 from .clients import (
     ATTEMPTS_RANGE,
     BUDGET_OPTIONS,
@@ -55,6 +57,7 @@ from .monitoring import (
     describe_alarm,
 )
 from .query_box import query_box
+from .resilience import FAILOVER_ATTEMPTS_RANGE, FAILOVER_CAP_OPTIONS_S, failover_demo, failover_panel
 
 __all__ = [
     "ALARM_PERIOD_OPTIONS_S",
@@ -63,6 +66,8 @@ __all__ = [
     "BURST_RPS_RANGE",
     "BURST_VIEW_S",
     "EVALUATION_PERIODS_RANGE",
+    "FAILOVER_ATTEMPTS_RANGE",
+    "FAILOVER_CAP_OPTIONS_S",
     "INTENSITY_RANGE",
     "PAUSE_OPTIONS_S",
     "PIECES_OPTIONS",
@@ -78,6 +83,8 @@ __all__ = [
     "alarm_panel",
     "blocking_demo",
     "blocking_panel",
+    "capstone_demo",
+    "capstone_panel",
     "connection_demo",
     "connection_panel",
     "consolidation_demo",
@@ -87,6 +94,8 @@ __all__ = [
     "engine_panel",
     "explore_demo",
     "explore_panel",
+    "failover_demo",
+    "failover_panel",
     "figure_widget",
     "full_width",
     "minimum_capacity_demo",

@@ -42,7 +42,7 @@ def connection_panel() -> Panel:
         "pool_min_size": widgets.IntSlider(value=2, min=0, max=20, description="pool min_size",
                                            continuous_update=False, style=_STYLE, layout=_WIDE),
     }
-    return Panel(controls, connection_demo, partial(plots.timeline, window_s=BURST_VIEW_S),
+    return Panel(controls, connection_demo, partial(plots.timeline_dict, window_s=BURST_VIEW_S),
                  title="A burst of serverless invocations at minute 10")
 
 
@@ -72,7 +72,8 @@ def blocking_panel() -> Panel:
                                                         description="max_execution_time (s)",
                                                         continuous_update=False, style=_STYLE, layout=_WIDE),
     }
-    return Panel(controls, blocking_demo, plots.timeline, title="A one-hour report while the morning traffic climbs")
+    return Panel(controls, blocking_demo, plots.timeline_dict,
+                 title="A one-hour report while the morning traffic climbs")
 
 
 # --- notebook 06 -------------------------------------------------------------------------------------------
@@ -99,6 +100,6 @@ def retry_panel() -> Panel:
                                                  description="retry budget (0 = none)", continuous_update=False,
                                                  style=_STYLE, layout=_WIDE),
     }
-    return Panel(controls, retry_demo, plots.timeline, describe=partial(Summary.describe, retries=True),
+    return Panel(controls, retry_demo, plots.timeline_dict, describe=partial(Summary.describe, retries=True),
                  title=f"A cold start at minute {scenarios.STORM_START_S // 60}, a forced scaling after minute "
                        f"{scenarios.STORM_BUSY_S // 60}")

@@ -46,5 +46,5 @@ def engine_panel() -> Panel:
         "mysql_max_capacity": _maximum_slider("aurora-mysql", 128),
         "postgresql_max_capacity": _maximum_slider("aurora-postgresql", 192),
     }
-    return Panel(controls, engine_demo, plots.engine_comparison, title="A month-end peak on either engine",
+    return Panel(controls, engine_demo, plots.engine_comparison_dict, title="A month-end peak on either engine",
                  describe=engines.describe_pair, summarize=engines.headlines)

@@ -131,7 +131,7 @@ def explore_panel() -> Panel:
         "max_capacity": high,
         "seconds_until_auto_pause": _pause_slider(),
     }
-    return Panel(controls, explore_demo, plots.timeline, title="Explore: any workload on any cluster")
+    return Panel(controls, explore_demo, plots.timeline_dict, title="Explore: any workload on any cluster")
 
 
 # --- notebook 02 -------------------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ def minimum_capacity_panel(min_capacity: int = 1) -> Panel:
         "ramp_s": widgets.SelectionSlider(options=[0, 300, 600], value=0, description="ramp-up (s)",
                                           continuous_update=False, style=_STYLE, layout=_WIDE),
     }
-    return Panel(controls, minimum_capacity_demo, plots.timeline, title="Flash sale: minutes 10 to 30")
+    return Panel(controls, minimum_capacity_demo, plots.timeline_dict, title="Flash sale: minutes 10 to 30")
 
 
 # --- notebook 03 -------------------------------------------------------------------------------------------
@@ -176,9 +176,9 @@ def pause_resume_demo(seconds_until_auto_pause: int = 300, monitoring_agent: boo
                       prewarm_s=prewarm_s, auto_pause=auto_pause).run()
 
 
-def pause_resume_panel(draw: Callable[..., go.Figure] = plots.timeline) -> Panel:
+def pause_resume_panel(draw: Callable[..., go.Figure | dict] = plots.timeline_dict) -> Panel:
     """Pause timeout, a monitoring agent's idle connection and a pre-warm job → the office day, on a clock axis
-    (06:00 to 22:00) when ``draw`` takes ``day_start_h``, as ``plots.timeline`` and ``plots.latency`` do."""
+    (06:00 to 22:00) when ``draw`` takes ``day_start_h``, as ``plots.timeline_dict`` and ``plots.latency`` do."""
     if "day_start_h" in inspect.signature(draw).parameters:
         draw = partial(draw, day_start_h=scenarios.DAY_START_H)
     controls = {

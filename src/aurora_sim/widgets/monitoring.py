@@ -70,7 +70,8 @@ class ResultPanel:
     computation that is not a ``Run`` (here an ``AlarmEvaluation``)."""
 
     def __init__(self, controls: dict[str, widgets.ValueWidget], compute: Callable[..., object],
-                 draw: Callable[[object], go.Figure], describe: Callable[[object], str], *, title: str = "") -> None:
+                 draw: Callable[[object], go.Figure | dict], describe: Callable[[object], str], *,
+                 title: str = "") -> None:
         self.controls, self._compute, self._draw, self._describe = controls, compute, draw, describe
         self.result = compute(**self.values())
         self.figure = figure_widget(draw(self.result))
@@ -124,5 +125,5 @@ def alarm_panel() -> ResultPanel:
                                                     description="missing data",
                                                     style={**_STYLE, "button_width": "120px"}),
     }
-    return ResultPanel(controls, alarm_demo, plots.alarm, describe_alarm,
+    return ResultPanel(controls, alarm_demo, plots.alarm_dict, describe_alarm,
                        title="A CPU alarm over the night: 00:00 to 06:00")
