@@ -14,9 +14,15 @@ VENV   ?= .venv
 endif
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.install-stamp
-# pip's full, verbose log of the last install; the terminal shows one line per step and a dot per package.
+# The installer's full log of the last install; the terminal shows one line per step.
 INSTALL_LOG := $(VENV)/install.log
 EXTRAS      ?= lab,test,site
+# Who installs into the venv: uv (pip installs it into the venv from the package index, then uv installs the
+# workbook in seconds instead of pip's minute), or INSTALLER=pip for pip alone, the README's route without make.
+# When uv cannot be installed or fails (e.g. an index only pip's own configuration knows), pip takes over.
+INSTALLER   ?= uv
+PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --log $(INSTALL_LOG)
+UV_INSTALL  := $(BIN)/uv pip install --python $(BIN)/python
 # JupyterLab with the project's settings: opens on notebooks/00_start_here.ipynb, no "news" prompt (jupyter/).
 LAB_CONFIG  := jupyter/jupyter_lab_config.py
 
@@ -34,36 +40,58 @@ NBMAKE    := $(if $(NOTEBOOKS),--nbmake $(NOTEBOOKS))
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@case "$(INSTALLER)" in uv|pip) ;; *) echo "error: INSTALLER=$(INSTALLER); use uv or pip" >&2; exit 1;; esac
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: PYTHON=$(PYTHON) is not a command" >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "error: Python >= 3.10 is required; $(PYTHON) is " + sys.version.split()[0])'
 	@test -x $(BIN)/python || { echo "make: creating $(VENV) with $$($(PYTHON) -c 'import sys; print("Python", sys.version.split()[0])')"; \
 	  $(PYTHON) -m venv $(VENV); } || { \
 	  echo "error: '$(PYTHON) -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
-	@echo "make: installing the workbook and its dependencies into $(VENV) (minutes the first time; log: $(INSTALL_LOG))"
-	@start=$$SECONDS; rm -f $(INSTALL_LOG); \
-	$(BIN)/python -m pip install --disable-pip-version-check --log $(INSTALL_LOG) -e ".[$(EXTRAS)]" 2>&1 \
+	@echo "make: installing the workbook and its dependencies into $(VENV) with $(INSTALLER) (log: $(INSTALL_LOG))"
+	@start=$$SECONDS; rm -f $(INSTALL_LOG); installer=$(INSTALLER); \
+	if [ $$installer = uv ] && ! $(PIP_INSTALL) --quiet uv >/dev/null 2>&1; then \
+	  echo "make: pip could not install uv, so pip installs the workbook (minutes the first time)"; installer=pip; fi; \
+	if [ $$installer = uv ]; then \
+	  $(UV_INSTALL) -e ".[$(EXTRAS)]" 2>&1 | tee -a $(INSTALL_LOG) \
+	    | awk '/^(Resolved|Prepared|Installed|Uninstalled) / { print "  " tolower(substr($$0, 1, 1)) substr($$0, 2); fflush() }' \
+	    || { echo "make: uv failed (its output is in $(INSTALL_LOG)), so pip installs the workbook instead"; \
+	         installer=pip; }; fi; \
+	if [ $$installer = pip ]; then \
+	$(PIP_INSTALL) -e ".[$(EXTRAS)]" 2>&1 \
 	  | awk '/^(Collecting|Requirement already satisfied|Obtaining)/ { if (!n++) printf "  resolving "; printf "."; fflush(); next } \
 	         /^Installing collected packages:/ { i = 1; printf "\n  installing %d packages\n", split(substr($$0, 32), p, ", "); fflush(); next } \
 	         /^(ERROR|error):/ { e = 1 } \
 	         e { print > "/dev/stderr" } \
 	         END { if (n && !i) print "" }' \
 	  || { echo "error: pip could not install the workbook into $(VENV); the full log is $(INSTALL_LOG)" >&2; exit 1; }; \
-	echo "make: $(VENV) is ready ($$((SECONDS - start)) s)"
+	fi; \
+	echo "make: $(VENV) is ready ($$((SECONDS - start)) s with $$installer)"
 	@touch $(STAMP)
 
+# Byte-compile the venv after an install: uv does not (pip does), and then every new Python process, such as each
+# notebook's kernel, compiles what it imports, every time when PYTHONDONTWRITEBYTECODE is set. test, bench and site
+# wait for it; lab starts JupyterLab at once and compiles beside it, at low priority.
+BYTECODE    := $(VENV)/.bytecode-stamp
+COMPILE_ALL := $(BIN)/python -m compileall -q -j 0 \
+               "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null 2>&1
+
+$(BYTECODE): $(STAMP)
+	@echo "make: byte-compiling $(VENV)"
+	@$(COMPILE_ALL); touch $@
+
 lab: $(STAMP)
+	@test $(BYTECODE) -nt $(STAMP) || { (nice -n 10 $(COMPILE_ALL); touch $(BYTECODE)) & }
 	$(BIN)/jupyter lab --config=$(LAB_CONFIG) $(ALLOW_ROOT) $(LAB_ARGS)
 
 # One pytest run, so its closing line counts unit, doctest, notebook, browser and site tests together.
-test: $(STAMP)
+test: $(BYTECODE)
 	$(BIN)/ruff check src tests benchmarks notebooks docs
 	$(BIN)/python -m pytest tests --doctest-modules src/aurora_sim $(NBMAKE) $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(BYTECODE)
 	$(BIN)/python benchmarks/run.py
 
 # The rendered book: every notebook executed once, then Sphinx + myst-nb into build/site/ (open build/site/index.html).
-site: $(STAMP)
+site: $(BYTECODE)
 	$(BIN)/python docs/build_site.py
 
 # The shared PostgreSQL (aurora_sim.realdb) outlives notebooks and tests on purpose; clean stops it first.

@@ -5,6 +5,7 @@
   project's settings (marker `setup`: it pip-installs into a fresh venv, about two minutes with a warm pip cache).
 - Binder's postBuild, the dev container and the Makefile call the README's commands; the GitHub workflows lint clean
   with actionlint and test the oldest and newest Python that pyproject.toml's classifiers name.
+- `make venv` installs with uv on a clean copy, and falls back to pip when uv cannot install (marker `setup`).
 """
 
 from __future__ import annotations
@@ -298,3 +299,46 @@ def test_readme_commands_without_make_run_on_a_clean_copy(lab_from_readme: tuple
     done = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-c", where], capture_output=True, text=True,
                           timeout=60, check=True)
     assert Path(done.stdout.strip()).is_relative_to(clone), done.stdout
+
+
+# ---------------------------------------------------------------- make venv: uv, and pip when uv fails
+
+
+WHERE_IS_AURORA_SIM = "import aurora_sim; print(aurora_sim.__file__)"
+
+
+def _make(clone: Path, *arguments: str, timeout_s: float) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "PYTHON", "VENV", "INSTALLER")}
+    return subprocess.run(["make", *arguments], cwd=clone, capture_output=True, text=True, timeout=timeout_s, env=env,
+                          check=False)
+
+
+def test_make_refuses_an_unknown_installer(tmp_path: Path) -> None:
+    done = _make(ROOT, "venv", f"VENV={tmp_path / 'venv'}", "INSTALLER=conda", timeout_s=60)
+    assert done.returncode != 0 and "INSTALLER=conda; use uv or pip" in done.stderr, done.stdout + done.stderr
+    assert not (tmp_path / "venv").exists(), "the check must come before the venv is created"
+
+
+@pytest.mark.setup
+def test_make_venv_installs_with_uv_on_a_clean_copy(tmp_path: Path) -> None:
+    clone = clean_copy(tmp_path / "clone")
+    started = time.monotonic()
+    done = _make(clone, "venv", timeout_s=INSTALL_TIMEOUT_S)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    print(f"make venv with uv: {time.monotonic() - started:.0f} s")
+    assert "with uv" in done.stdout.splitlines()[-1], done.stdout
+    where = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-c", WHERE_IS_AURORA_SIM],
+                           capture_output=True, text=True, timeout=60, check=True)
+    assert Path(where.stdout.strip()).is_relative_to(clone), where.stdout
+    assert (clone / ".venv" / "bin" / "jupyter-lab").exists(), "the lab extra was not installed"
+
+
+@pytest.mark.setup
+def test_make_venv_falls_back_to_pip_when_uv_fails(tmp_path: Path) -> None:
+    """uv "fails" (``false``) and pip is replaced by ``echo``: the recipe must hand over to pip and say so."""
+    clone = clean_copy(tmp_path / "clone")
+    done = _make(clone, "venv", "UV_INSTALL=false", "PIP_INSTALL=echo pip install", timeout_s=VENV_TIMEOUT_S)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "uv failed" in done.stdout and "so pip installs the workbook instead" in done.stdout, done.stdout
+    assert done.stdout.splitlines()[-1].endswith("with pip)"), done.stdout
+    assert (clone / ".venv" / ".install-stamp").exists()

@@ -19,9 +19,11 @@ The binaries come from ``postgres_binaries()``: pgserver's embedded PostgreSQL f
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -188,12 +190,34 @@ def _describe(source: str, bin_dir: Path) -> list[Binaries]:
     if not all((bin_dir / name).is_file() or (bin_dir / f"{name}.exe").is_file()
                for name in ("initdb", "pg_ctl", "postgres")):
         return []
+    postgres = bin_dir / "postgres"
     try:
-        done = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True, text=True, timeout=10,
-                              check=True)
+        identity = postgres.stat() if postgres.is_file() else (bin_dir / "postgres.exe").stat()
+        output = _version_output(str(postgres), identity.st_ino, identity.st_mtime_ns)
     except (OSError, subprocess.SubprocessError):
         return []
-    return [Binaries(source=source, bin_dir=bin_dir, version=done.stdout.split()[-1])]
+    return [Binaries(source=source, bin_dir=bin_dir, version=server_version(output))]
+
+
+@functools.lru_cache(maxsize=16)
+def _version_output(postgres: str, inode: int, mtime_ns: int) -> str:
+    """``postgres --version``, asked once per program file (the key changes when the file is replaced): every cell,
+    endpoint and test asks for the binaries, and two subprocesses would add about 25 ms to each of them."""
+    del inode, mtime_ns  # only the cache key
+    return subprocess.run([postgres, "--version"], capture_output=True, text=True, timeout=10, check=True).stdout
+
+
+def server_version(version_output: str) -> str:
+    """The version in ``postgres --version``'s answer, without a packager's suffix.
+
+    Example:
+        >>> server_version("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)")
+        '15.18'
+        >>> server_version("postgres (PostgreSQL) 16.14")
+        '16.14'
+    """
+    found = re.search(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)*)", version_output)
+    return found.group(1) if found else version_output.split()[-1].strip("()")
 
 
 # ---------------------------------------------------------------- the lock

@@ -96,7 +96,8 @@ def idle_in_transaction_demo(dsn: str, timeout_ms: int = 300) -> CaughtError:
         conn.execute(f"SET idle_in_transaction_session_timeout = {int(timeout_ms)}")
         conn.execute("SELECT 1")
         t0, error = time.perf_counter(), None
-        time.sleep(timeout_ms / 1000 + 0.3)
+        time.sleep(timeout_ms / 1000)
+        _wait_until_ended(dsn, conn.info.backend_pid)
         try:
             conn.execute("SELECT 1")
         except psycopg.Error as exc:
@@ -214,6 +215,14 @@ def _wait_for_row(waiter: psycopg.Connection, table: str, outcome: list[str]) ->
         outcome.append(f"updated the row after waiting {(time.perf_counter() - t0) * 1000:.0f} ms")
     except psycopg.Error as exc:
         outcome.append(f"{describe_error(exc)} after {(time.perf_counter() - t0) * 1000:.0f} ms")
+
+
+def _wait_until_ended(dsn: str, backend_pid: int, timeout_s: float = 5.0) -> bool:
+    """Wait until the server has ended backend ``backend_pid`` (seen from a second session), instead of sleeping a
+    fixed margin past the timeout: the next statement then meets the server's FATAL at once."""
+    with psycopg.connect(dsn, autocommit=True, **_CONNECT_KWARGS) as watcher:
+        return _poll(lambda: watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
+                                             (backend_pid,)).fetchone() == (0,), timeout_s)
 
 
 def _poll(condition: Callable[[], bool], timeout_s: float) -> bool:
