@@ -18,20 +18,21 @@ import contextlib
 import html
 import weakref
 
-import boto3
 import ipywidgets as widgets
 import pandas as pd
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
-from ..data_api import serve
-from ..data_api.client import records_frame
+# boto3, botocore and the Data API server are imported where a box is made or run: every notebook imports
+# aurora_sim.widgets, and only notebook 08 opens a query box (they cost about 0.25 s per kernel).
 
 DEFAULT_SQL = "SELECT * FROM Customer"
 
 
 def run_query(client: object, endpoint: object, sql_text: str) -> pd.DataFrame | str:
     """Run ``sql_text`` through ``ExecuteStatement``: the result as a table, or ``"<Code>: <message>"``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from ..data_api.client import records_frame
+
     try:
         response = client.execute_statement(resourceArn=endpoint.resource_arn, secretArn=endpoint.secret_arn,
                                             database=endpoint.database, sql=sql_text, includeResultMetadata=True)
@@ -53,6 +54,9 @@ class QueryBox(widgets.VBox):
         super().__init__(children)
         self.endpoint = endpoint
         self._stop = weakref.finalize(self, running.close)  # at close(), or when Python exits
+        import boto3
+        from botocore.config import Config
+
         self._client = boto3.client("rds-data", config=Config(retries={"max_attempts": 1}), **endpoint.client_kwargs())
 
     @property
@@ -84,6 +88,8 @@ class QueryBox(widgets.VBox):
 def query_box(**serve_options: object) -> QueryBox:
     """A compact query editor with a local Data API endpoint of its own (``data_api.serve(**serve_options)``;
     by default a v1 endpoint that never pauses), running until the box is closed or Python exits."""
+    from ..data_api import serve
+
     with contextlib.ExitStack() as starting:  # if building the widgets fails, the endpoint stops again
         endpoint = starting.enter_context(serve(**{"flavour": "v1", "auto_pause_s": None, **serve_options}))
         editor = widgets.Textarea(value=DEFAULT_SQL, description="SQL", rows=4, layout=widgets.Layout(width="640px"))
