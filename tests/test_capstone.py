@@ -78,3 +78,31 @@ def test_the_static_twin_draws_each_plan():
     figure = plots.capstone_week(runs)
     assert [trace.name for trace in figure.data][:3] == ["v1", "v2", "provisioned"]
     assert all(len(trace.x) > 1 for trace in figure.data)
+
+
+def test_a_v2_slider_reruns_v2_only_and_sends_only_its_traces():
+    panel = widgets.capstone_panel()
+    before = dict(panel.run)
+    sent = []
+    send = panel.figure._send_update_msg
+
+    def spy(restyle_data, relayout_data, trace_indexes=None, source_view_id=None):
+        sent.append((restyle_data, relayout_data, list(trace_indexes or [])))
+        return send(restyle_data, relayout_data, trace_indexes, source_view_id)
+
+    panel.figure._send_update_msg = spy
+    runs = panel.update(**{**panel.values(), "v2_max_capacity": 4.0})
+    assert runs["v1"] is before["v1"] and runs["provisioned"] is before["provisioned"]
+    assert runs["v2"] is not before["v2"]
+    assert len(sent) == 1, "one update message per redraw"
+    restyle, relayout, indexes = sent[0]
+    assert set(indexes) <= {1, 4}, "only v2's capacity and cost lines change"  # v1, v2, provisioned; then costs
+    assert set(restyle) <= {"x", "y"} and relayout == {}
+
+
+def test_the_panel_window_is_on_the_clock_and_the_week_in_days():
+    window = plots.capstone_week_dict(widgets.capstone_demo(), start_s=capstone.SALE_START_S - 3600)
+    assert window["layout"]["xaxis2"]["type"] == "date" and window["data"][0]["x"][0].endswith("17:00:00.000")
+    week = plots.capstone_week_dict(widgets.capstone_demo(whole_week=True))
+    assert week["layout"]["xaxis2"]["title"]["text"] == "days since Monday 00:00"
+    assert week["data"][0]["x"][-1] == 7.0

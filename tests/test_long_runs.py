@@ -17,7 +17,10 @@ from aurora_sim import (
     ClusterConfig,
     LongTransaction,
     ModifyCurrentDBClusterCapacity,
+    ProvisionedConfig,
+    ServerlessV2Config,
     Workload,
+    capstone,
     cluster,
     scenarios,
     simulate,
@@ -160,3 +163,59 @@ def test_a_countdown_waking_at_its_own_step_ends_the_fast_forward_search(monkeyp
     assert fast["events"]["kind"].tolist() == ["pause_started", "paused"]  # only after the second burst
     monkeypatch.setattr(cluster.Cluster, "_can_fast_forward", lambda self: False)
     _assert_same_tables(fast, _tables(_simulate(scenario, (_Knock(at_s=700),))))
+
+
+def _v2_scenario(name: str, config, workload: Workload, duration_s: float, metrics_period_s: float = 300):
+    return scenarios.Scenario(name=name, description="", config=config, workload=workload, duration_s=duration_s,
+                              metrics_period_s=metrics_period_s)
+
+
+# Serverless v2 and provisioned (models.py) fast-forward through the same span machinery with a controller of their
+# own: ramps, an oscillating sale, auto-pause and resume, a transaction open, a failover in the middle of a span.
+OTHER_MODELS = {
+    "v2, the shop's sale": (_v2_scenario("sale", ServerlessV2Config(min_capacity=0.5, max_capacity=8),
+                                         capstone.window_workload("shop with a flash sale",
+                                                                  *capstone.PANEL_WINDOWS_S["shop with a flash sale"]),
+                                         3 * 3600), ()),
+    "v2 with auto-pause, two dev days": (_v2_scenario("dev", ServerlessV2Config(min_capacity=0, max_capacity=4),
+                                                      capstone.window_workload("dev/test database", 0, 2 * 86_400),
+                                                      2 * 86_400, 3600), ()),
+    "v2 with auto-pause, the new app's first day": (_v2_scenario(
+        "new app", ServerlessV2Config(min_capacity=0, max_capacity=8, seconds_until_auto_pause=600),
+        capstone.window_workload("new app", 0, 86_400), 86_400, 600), ()),
+    "v2, a transaction open through a surge": (_v2_scenario(
+        "surge", ServerlessV2Config(min_capacity=0.5, max_capacity=16), capstone._with_report(capstone.SURGE),
+        3600, 60), ()),
+    "v2, a failover mid-span": (_v2_scenario("failover", ServerlessV2Config(min_capacity=0.5, max_capacity=8),
+                                             Workload(segments=[(0, 7200, 5.0)], query_cpu_s=0.05), 7200, 60),
+                                (InstanceFailure(at_s=3000 + 2.1),)),
+    "provisioned, the shop's sale": (_v2_scenario(
+        "provisioned", ProvisionedConfig(instance_class="db.t3.medium"),
+        capstone.window_workload("shop with a flash sale", *capstone.PANEL_WINDOWS_S["shop with a flash sale"]),
+        3 * 3600), ()),
+}
+
+
+@pytest.mark.parametrize("name", list(OTHER_MODELS))
+def test_v2_and_provisioned_fast_forward_give_the_tables_of_stepping_one_by_one(name, monkeypatch):
+    scenario, actions = OTHER_MODELS[name]
+    fast = _tables(_simulate(scenario, actions))
+    monkeypatch.setattr(cluster.Cluster, "_can_fast_forward", lambda self: False)
+    _assert_same_tables(fast, _tables(_simulate(scenario, actions)))
+
+
+def test_v2_fast_forward_skips_the_quiet_hours():
+    """A quiet v2 week takes a few hundred controller wake-ups, not one every 5 s (120,960)."""
+    wakes = []
+    original = cluster.Cluster._plan_span
+
+    def counting(self, history, first_decision=None):
+        wakes.append(self.env.now)
+        return original(self, history, first_decision)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cluster.Cluster, "_plan_span", counting)
+        run = simulate(ServerlessV2Config(min_capacity=0.5, max_capacity=8), capstone.shop_week(),
+                       duration_s=capstone.WEEK_S, seed=7, metrics_period_s=3600)
+    assert run.sql("SELECT count(*) FROM metrics").fetchall()[0][0] == 7 * 24
+    assert len(wakes) < 1000

@@ -262,7 +262,7 @@ def test_pool_hygiene_steps(pg):
     assert checked.startswith("returned 1 on backend pid "), checked
     assert checked.endswith("the check caught 1 dead connection(s)"), checked
     assert "idle connections before 1, inside 0, after 1" in returned, returned
-    assert leaked.startswith("PoolTimeout: couldn't get a connection after 0.30 sec"), leaked
+    assert leaked.startswith("PoolTimeout: couldn't get a connection after 0.10 sec"), leaked
 
 
 # ---------------------------------------------------------------- notebook 05

@@ -406,6 +406,9 @@ class Cluster:
         history.extend(zip(span.ticks[first:done].tolist(), span.work[first:done].tolist(),
                            span.capacity_s[first:done].tolist(), span.connection_s[first:done].tolist(),
                            strict=True))
+        # Let the sampler (freed by the span's end) book its next sample first: stepping, a sample due at the
+        # instant of a controller step comes before it (it booked earlier), so it shows the capacity before a change.
+        yield self.env.timeout(0)
         if interrupted:
             yield self.env.timeout(max(0.0, float(span.ticks[done]) - now))
         return done

@@ -43,7 +43,8 @@ from .names import ACTIVE, PAUSED, RESUMING, SCALE_COMPLETED
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .cluster import Cluster
+    from .cluster import Cluster, _Span
+    from .server import Projection
 
 # ASSUMPTION, not a fact: approximate on-demand list prices per hour of each class (us-east-1, Aurora Standard),
 # from the AWS pricing page as third parties quote it; the stored primary page lacks the numbers. Verify on
@@ -343,13 +344,23 @@ def _no_controller():
     yield  # a generator that ends at once: simpy needs a process, a provisioned instance has nothing to decide
 
 
+_NO_WINDOW: deque = deque(maxlen=0)  # v2 keeps no v1 window: the fast-forward's samples for it go nowhere
+
+
 def _v2_controller(cluster: Cluster, config: ServerlessV2Config):
     """Every controller period: measure the demand (work done plus what queued), arm the pause countdown, and move
-    the capacity in place. The demand counts the queue so that a saturated instance sees what it is missing."""
+    the capacity in place. The demand counts the queue so that a saturated instance sees what it is missing.
+
+    Quiet stretches pass in one step, as v1's do (``Cluster._plan_span``): the coming steps' demands are read from
+    one server projection (``_V2Steps``), and the controller sleeps until the first step that would move the
+    capacity or pause the instance."""
+    from .cluster import FAST_FORWARD_MIN_S  # cluster.py imports this module
+
     assumptions, env = cluster.assumptions, cluster.env
     period = assumptions.controller_period_s
     recent: deque[float] = deque(maxlen=max(1, round(assumptions.v2_scale_down_window_s / period)))
     last_work = cluster.total_work()
+    moved = False  # whether the last step moved the capacity: the next one likely does too (a ramp)
     while True:
         if cluster.state in (PAUSED, RESUMING):
             yield cluster.awake
@@ -357,7 +368,19 @@ def _v2_controller(cluster: Cluster, config: ServerlessV2Config):
             last_work = cluster.total_work()
             recent.clear()
             continue
-        yield env.timeout(period)
+        span = None
+        if not moved:  # after a move, a plain step: planning a span that ends at once costs more than it saves
+            steps = _V2Steps(cluster, config, last_work, recent)
+            span = cluster._plan_span(_NO_WINDOW, steps.first_change)
+        if span is None:
+            yield env.timeout(period)
+        else:
+            done = yield from cluster._sleep_through(span, _NO_WINDOW)
+            if done:  # the steps that passed: each measured its demand, none moved the capacity
+                last_work = float(span.work[done - 1])
+                recent.extend(steps.demand[:done].tolist())
+            if span.stop < len(span.ticks) - 1:  # it ended at a change: look no further ahead than that next time
+                cluster._lookahead_s = max(FAST_FORWARD_MIN_S, min(cluster._lookahead_s, 2 * period * (done + 1)))
         if cluster.state != ACTIVE:
             continue
         cluster._sync()
@@ -367,14 +390,76 @@ def _v2_controller(cluster: Cluster, config: ServerlessV2Config):
         last_work = work
         recent.append(demand)
         cluster._arm_pause_countdown()
+        moved = False
         if cluster._pausing:
             continue
         target = next_v2_capacity(cluster.capacity, demand, max(recent), lowest=config.lowest_running_acu,
                                   highest=config.max_capacity, assumptions=assumptions)
-        if target != cluster.capacity:
+        moved = target != cluster.capacity
+        if moved:
             capacity_from = cluster.capacity
             cluster._set_state(ACTIVE, target)
             cluster._emit(SCALE_COMPLETED, capacity_from, target)
+
+
+class _V2Steps:
+    """The v2 controller's coming steps over a fast-forward span: each step's demand and window peak, computed
+    as the controller computes them one by one, and the first step at which the capacity would move."""
+
+    def __init__(self, cluster: Cluster, config: ServerlessV2Config, last_work: float, recent: deque) -> None:
+        self.cluster, self.config, self.last_work, self.recent = cluster, config, last_work, recent
+        self.demand = np.empty(0)
+
+    def first_change(self, span: _Span) -> int | None:
+        """The first step of ``span`` whose target differs from the capacity (``Cluster._plan_span``'s hook)."""
+        assumptions, capacity = self.cluster.assumptions, self.cluster.capacity
+        work = span.work
+        done = np.empty(len(work))  # the work of each step: np.diff(work, prepend=...) without its overhead
+        done[0] = work[0] - self.last_work
+        np.subtract(work[1:], work[:-1], out=done[1:])
+        demand = self.demand = (done / assumptions.controller_period_s
+                                + _backlog_work(span.ahead, span.ticks) / assumptions.controller_window_s)
+        peak = _window_peaks(np.fromiter(self.recent, float, len(self.recent)), demand, self.recent.maxlen)
+        lowest, highest = self.config.lowest_running_acu, self.config.max_capacity
+        utilization = assumptions.v2_target_utilization_pct / 100
+        wanted_up, wanted_down = _half_steps_up_array(demand / utilization), _half_steps_up_array(peak / utilization)
+        # next_v2_capacity's two branches, for every step at once: the steps where it may move the capacity
+        moves = (((wanted_up > capacity) & (capacity < highest))
+                 | ((wanted_up <= capacity) & (wanted_down < capacity) & (capacity > lowest)))
+        for index in np.flatnonzero(moves).tolist():
+            target = next_v2_capacity(capacity, float(demand[index]), float(peak[index]), lowest=lowest,
+                                      highest=highest, assumptions=assumptions)
+            if target != capacity:
+                return index
+        return None
+
+
+def _backlog_work(ahead: Projection, times: np.ndarray) -> np.ndarray:
+    """``QueueServer.backlog_work()`` at each time, read from a projection: the work admitted and not yet served."""
+    level, admitted, finished = ahead._counts(times)
+    if not len(ahead.done):
+        return np.zeros(len(times))
+    return np.where(admitted > finished, ahead.done[np.maximum(admitted - 1, 0)] - level, 0.0)
+
+
+def _window_peaks(past: np.ndarray, demand: np.ndarray, size: int) -> np.ndarray:
+    """The largest of the last ``size`` demands at each new step (``max(recent)`` after each append).
+
+    Example:
+        >>> _window_peaks(np.array([5.0, 1.0]), np.array([2.0, 0.5, 0.0]), 3).tolist()
+        [5.0, 2.0, 2.0]
+    """
+    series = np.concatenate((np.full(size - 1, -np.inf), past, demand))
+    peaks = series[len(past):len(past) + len(demand)].copy()
+    for shift in range(1, size):  # a few whole-array maxima: cheaper than a sliding window view for short spans
+        np.maximum(peaks, series[len(past) + shift:len(past) + shift + len(demand)], out=peaks)
+    return peaks
+
+
+def _half_steps_up_array(acu: np.ndarray) -> np.ndarray:
+    """``_half_steps_up`` of each value, with the same arithmetic."""
+    step = facts.V2_CAPACITY_STEP_ACU
+    return np.ceil(acu / step - 1e-9) * step
 
 
 # --- what each model costs --------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Tracked clients: each request a simpy process that connects, queries, fails and retries as its strategy says.
 
 "Simulate the individuals": with ``Workload(connections=…)`` or ``Workload(retry=…)`` every request is a
-process. It gets a connection (its own, from a ``Pool``, or a Data API call), sends its query to the cluster's
-server, and on a failure the ``RetryPolicy`` decides whether and when it tries again. ``Clients`` records one
-row per request: submit and finish times, attempts, outcome and the last error's exact text.
+generator driven by the events it waits for (a ``_Task``: a simpy process without a process's own events). It
+gets a connection (its own, from a ``Pool``, or a Data API call), sends its query to the cluster's server, and on
+a failure the ``RetryPolicy`` decides whether and when it tries again. ``Clients`` records one row per request:
+submit and finish times, attempts, outcome and the last error's exact text.
 
 Example:
     >>> from aurora_sim import ClusterConfig, Workload, simulate
@@ -17,9 +18,11 @@ Example:
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 import simpy
+from simpy.events import Initialize
 
 from . import facts, server
 from .clients import (
@@ -51,6 +54,135 @@ class Failure(Exception):
         self.error_class, self.text = error_class, text
 
 
+class _Cut(Exception):
+    """Thrown into a Data API call's task when the call limit cuts it."""
+
+
+class _Task:
+    """Drives one generator on the events it yields, as a ``simpy.Process`` does, without the process's own
+    events: no start event (it runs to its first wait at once) and no end event (nobody waits for a request).
+    Those two were a quarter of the events of notebook 01's burst, where a request waits for about seven.
+
+    The generator resumes in the callbacks of the event it waits for, in the same order a process would, so a
+    run is the same event for event. ``throw`` stands in for ``Process.interrupt``.
+
+    Example:
+        >>> env = simpy.Environment()
+        >>> def sleeper():
+        ...     yield env.timeout(2)
+        ...     print("awake at", env.now)
+        >>> _Task().start(sleeper())
+        >>> env.run()
+        awake at 2
+    """
+
+    __slots__ = ("_generator", "_target")
+
+    def __init__(self) -> None:
+        self._generator = None
+        self._target: simpy.Event | None = None  # the event it waits for
+
+    def start(self, generator) -> None:
+        """Run ``generator`` to the first event it waits for, now (a process would start in an event of its own)."""
+        self._generator = generator
+        self._step(None, None)
+
+    def throw(self, error: BaseException) -> None:
+        """Stop waiting and raise ``error`` where the generator waits."""
+        target = self._target
+        if target is not None and target.callbacks is not None:
+            target.callbacks.remove(self._resume)
+        self._step(None, error)
+
+    def _resume(self, event: simpy.Event) -> None:
+        if event.ok:
+            self._step(event.value, None)
+        else:  # a copy, as simpy's processes raise: the original's traceback would grow a cycle through this task
+            event.defused = True
+            error = type(event.value)(*event.value.args)
+            error.__cause__ = event.value
+            self._step(None, error)
+
+    def _step(self, value: object, error: BaseException | None) -> None:
+        generator = self._generator
+        while True:
+            try:
+                event = generator.send(value) if error is None else generator.throw(error)
+            except StopIteration:
+                self._target = None
+                return
+            if event.callbacks is not None:  # not processed yet: resume in its callbacks
+                event.callbacks.append(self._resume)
+                self._target = event
+                return
+            value, error = (event.value, None) if event.ok else (None, event.value)
+
+
+class _Call:
+    """A Data API call in progress: when the call limit cuts it, whether it has ended, and whether it waited for a
+    resume."""
+
+    __slots__ = ("deadline", "done", "saw_resume", "task")
+
+    def __init__(self, task: _Task, deadline: float) -> None:
+        self.task, self.deadline, self.done, self.saw_resume = task, deadline, False, False
+
+
+class _CallLimits:
+    """The Data API's call limit for every call, with one timer instead of a timeout per call (most calls end in
+    milliseconds, and a timeout each was a seventh of a call's events).
+
+    Calls are cut in the order they started, each at exactly ``start + limit_s`` (the time a timeout created at
+    its start would fire at): a timer whose delay cannot land on that float exactly wakes half-way first.
+
+    Example:
+        >>> env = simpy.Environment()
+        >>> def stuck():
+        ...     try:
+        ...         yield env.event()
+        ...     except _Cut:
+        ...         print("cut at", env.now)
+        >>> limits, task = _CallLimits(env, 45.0), _Task()
+        >>> task.start(stuck())
+        >>> _ = limits.start(task)
+        >>> env.run()
+        cut at 45.0
+    """
+
+    def __init__(self, env: simpy.Environment, limit_s: float) -> None:
+        self.env, self.limit_s = env, limit_s
+        self._calls: deque[_Call] = deque()  # in the order they started: their deadlines never decrease
+        self._armed_for: float | None = None  # the deadline the timer waits for (None: no timer)
+
+    def start(self, task: _Task) -> _Call:
+        """A call of ``task`` starts now."""
+        call = _Call(task, self.env.now + self.limit_s)  # the float Timeout(limit_s) would be scheduled at
+        self._calls.append(call)
+        if self._armed_for is None:
+            self._arm(call.deadline)
+        return call
+
+    def _arm(self, deadline: float) -> None:
+        now, self._armed_for = self.env.now, deadline
+        delay = deadline - now
+        if now + delay != deadline:  # rounding would miss it: wake half-way, nearer, where the delay is exact
+            delay /= 2
+        self.env.timeout(delay).callbacks.append(self._wake)
+
+    def _wake(self, _timer: simpy.Event) -> None:
+        now, calls = self.env.now, self._calls
+        if now < self._armed_for:
+            self._arm(self._armed_for)
+            return
+        while calls and (calls[0].done or calls[0].deadline <= now):
+            call = calls.popleft()
+            if not call.done:
+                call.task.throw(_Cut())
+        self._armed_for = None
+        if calls:
+            self._arm(calls[0].deadline)
+
+
 class Connection:
     """One client connection; the cluster may close it (``alive`` False) while a pool keeps it, and a fault may
     take the instance it leads to (``instance`` older than the cluster's ``instance_generation``)."""
@@ -72,6 +204,7 @@ class Clients:
         self.strategy = workload.connections
         self.policy = workload.retry or RetryPolicy("none")
         self.arrival_s, self.cost = arrival_s, cost_acu_s
+        self._costs = cost_acu_s.tolist()  # Python floats: an item of a list is read 10 times faster
         count = len(arrival_s)
         self.finish_s = np.full(count, np.nan)
         self.outcome = np.zeros(count, dtype=np.int8)
@@ -81,60 +214,96 @@ class Clients:
         self._rng = jitter_rng
         self._tokens = self.policy.budget_tokens
         self.pool = Pool(self, workload.connections) if isinstance(workload.connections, ConnectionPool) else None
-        env.process(self._arrivals())
+        self._attempt = self._attempt_of(workload.connections)
+        self._call_limits = _CallLimits(env, facts.DATA_API_CALL_LIMIT_S)
+        self._paid = isinstance(workload.connections, ConnectPerRequest)
+        self._arrivals, self._next_arrival = self.arrival_s.tolist(), 0
+        Initialize(env, self)  # calls _resume: the first arrival is scheduled where an arrivals process would start
 
-    def _arrivals(self):
-        # One process per request, started when it arrives (so thousands of them are not all waiting at t = 0).
-        for request, arrival in enumerate(self.arrival_s.tolist()):
-            if arrival > self.env.now:
-                yield self.env.timeout(arrival - self.env.now)
-            self.env.process(self._request(request))
+    def _resume(self, event: simpy.Event) -> None:
+        """Start the requests arriving now, after scheduling the next arrival (a timeout with this callback: one
+        event per arrival time, and a request starts without an event of its own). The order of it all is an
+        arrivals process's, so every time comes out the same to the last bit."""
+        now, arrivals = self.env.now, self._arrivals
+        first = self._next_arrival
+        # The request this timeout waited for is due even if now rounds a hair below its arrival time.
+        last = first if isinstance(event, Initialize) else first + 1
+        while last < len(arrivals) and arrivals[last] <= now:
+            last += 1
+        self._next_arrival = last
+        if last < len(arrivals):
+            self.env.timeout(arrivals[last] - now).callbacks.append(self._resume)
+        request = self._request
+        for index in range(first, last):
+            task = _Task()
+            task.start(request(task, index))
 
     # --- one request, with retries ---------------------------------------------------------------------------
 
-    def _request(self, request: int):
+    def _request(self, task: _Task, request: int):
+        policy, attempt_once, cost = self.policy, self._attempt, self._costs[request]
         previous_delay = 0.0
         attempt = 0
         while True:
             attempt += 1
             try:
-                yield from self._attempt(float(self.cost[request]))
-                failure = None
-            except Failure as caught:
-                failure = caught
-            if failure is None:
+                yield from attempt_once(task, cost)
+            except Failure as caught:  # its class and text only: the exception's traceback holds this frame
+                error_class, text = caught.error_class, caught.text
+            else:
+                error_class = text = None
                 if self._tokens is not None:
-                    self._tokens = min(self.policy.budget_tokens, self._tokens + self.policy.budget_deposit)
+                    self._tokens = min(policy.budget_tokens, self._tokens + policy.budget_deposit)
                 break
-            if not self.policy.retries(failure.error_class) or attempt >= self.policy.max_attempts:
+            if not policy.retries(error_class) or attempt >= policy.max_attempts:
                 break
             if self._tokens is not None:
                 if self._tokens < 1:
                     break
                 self._tokens -= 1
-            previous_delay = self.policy.delay_s(attempt, previous_delay, self._rng)
+            previous_delay = policy.delay_s(attempt, previous_delay, self._rng)
             yield self.env.timeout(previous_delay)
         self.finish_s[request] = self.env.now
         self.attempts[request] = attempt
-        self.outcome[request] = OUTCOME_OF.get(failure and failure.error_class, server.ERROR)
-        self.error[request] = failure.text if failure else None
+        if error_class is None:
+            self.outcome[request] = server.OK
+        else:
+            self.outcome[request] = OUTCOME_OF.get(error_class, server.ERROR)
+            self.error[request] = text
         self.pending -= 1
 
-    def _attempt(self, cost: float):
-        if isinstance(self.strategy, DataApi):
-            yield from self._data_api_call(cost)
-        elif self.pool is not None:
-            connection = yield from self.pool.acquire()
-            try:
-                yield from self.query(connection, cost)
-            finally:
-                self.pool.release(connection)
-        else:  # ConnectPerRequest, or the foundation's free connection per request with a retry policy
-            connection = yield from self.connect(paid=isinstance(self.strategy, ConnectPerRequest))
-            try:
-                yield from self.query(connection, cost)
-            finally:
-                self.disconnect(connection)
+    def _attempt_of(self, strategy: object):
+        """The generator function of one attempt under ``strategy``."""
+        if isinstance(strategy, DataApi):
+            return self._data_api_call
+        return self._pooled_attempt if self.pool is not None else self._connected_attempt
+
+    def _pooled_attempt(self, _task: _Task, cost: float):
+        connection = yield from self.pool.acquire()
+        try:
+            code = yield self._send(connection, cost)
+            self._answer(connection, code)
+        finally:
+            self.pool.release(connection)
+
+    def _connected_attempt(self, _task: _Task, cost: float):
+        """ConnectPerRequest, or the foundation's free connection per request with a retry policy: ``connect``
+        and ``query`` in one generator (a level less for each of a request's events to pass through)."""
+        cluster = self.cluster
+        cluster.request_connection()
+        while cluster.state in (PAUSED, RESUMING):
+            yield cluster.awake
+        connection = self._open()
+        try:
+            if self._paid:
+                yield self.env.timeout(self.assumptions.connect_latency_s)
+                code = yield cluster.submit(self.assumptions.connect_cpu_acu_s)
+                if code != server.NO_ERROR:
+                    raise self._failure_of(code)
+            code = yield self._send(connection, cost)
+            self._answer(connection, code)
+        finally:
+            self.disconnect(connection)
 
     # --- connections and queries -----------------------------------------------------------------------------
 
@@ -145,20 +314,26 @@ class Clients:
         cluster.request_connection()
         while cluster.state in (PAUSED, RESUMING):
             yield cluster.awake
-        if cluster.state == FAILING_OVER or self.env.now < cluster.dns_stale_until_s:  # no instance (at that address)
-            raise Failure(REFUSED, facts.CANNOT_CONNECT_ERROR[self.config.engine])
-        if not cluster.accepts_connection():
-            raise Failure(REFUSED, facts.TOO_MANY_CONNECTIONS_ERROR[self.config.engine])
-        connection = Connection(self.env.now, cluster.instance_generation)
-        cluster.tracked.opened()
-        if pooled:
-            self.env.process(self._age_limit(connection))
+        connection = self._open(pooled=pooled)
         if paid:
             yield self.env.timeout(self.assumptions.connect_latency_s)
             code = yield cluster.submit(self.assumptions.connect_cpu_acu_s)
             if code != server.NO_ERROR:
                 self.disconnect(connection)
                 raise self._failure_of(code)
+        return connection
+
+    def _open(self, *, pooled: bool = False) -> Connection:
+        """The connection an awake cluster grants now, counted; a Failure if it refuses."""
+        cluster, now = self.cluster, self.env.now
+        if cluster.state == FAILING_OVER or now < cluster.dns_stale_until_s:  # no instance (at that address)
+            raise Failure(REFUSED, facts.CANNOT_CONNECT_ERROR[self.config.engine])
+        if not cluster.accepts_connection():
+            raise Failure(REFUSED, facts.TOO_MANY_CONNECTIONS_ERROR[self.config.engine])
+        connection = Connection(now, cluster.instance_generation)
+        cluster.tracked.opened()
+        if pooled:
+            self.env.process(self._age_limit(connection))
         return connection
 
     def disconnect(self, connection: Connection) -> None:
@@ -171,17 +346,18 @@ class Clients:
         """Whether ``connection`` still leads to a server: not closed, and its instance not lost to a fault."""
         return connection.alive and connection.instance == self.cluster.instance_generation
 
-    def query(self, connection: Connection, cost: float):
-        """Run one statement on ``connection``; a connection the cluster closed fails at once ("gone away")."""
-        if not self.usable(connection):
+    def _send(self, connection: Connection, cost: float) -> simpy.Event:
+        """Send a statement on ``connection``: the event of its answer (a server code), or a Failure now."""
+        if not connection.alive or connection.instance != self.cluster.instance_generation:  # not usable()
             raise Failure(DROPPED, facts.GONE_AWAY_ERROR[self.config.engine])
         connection.busy = True
-        try:
-            code = yield self.cluster.submit(cost)
-        finally:
-            connection.busy = False
-            if connection.retire:
-                self._close_by_cluster(connection)
+        return self.cluster.submit(cost)
+
+    def _answer(self, connection: Connection, code: int) -> None:
+        """The statement on ``connection`` answered ``code``: a Failure unless it succeeded."""
+        connection.busy = False
+        if connection.retire:
+            self._close_by_cluster(connection)
         if code == server.LOST_CONNECTION or (code == server.FORCED_SCALING
                                               and self.config.engine == "aurora-postgresql"):
             self.disconnect(connection)  # the instance is gone, or PostgreSQL's FATAL forced scaling ended the session
@@ -214,37 +390,25 @@ class Clients:
 
     # --- the Data API ----------------------------------------------------------------------------------------
 
-    def _data_api_call(self, cost: float):
+    def _data_api_call(self, task: _Task, cost: float):
         """One ExecuteStatement call, cut at the Data API's 45-second limit. A call that waited for a resume (still
         waiting, or queued behind the calls the resume released) is cut with the resume error, any other with
         StatementTimeoutException: a model assumption, as AWS documents neither."""
-        call = self.env.process(self._data_api_work(cost))
-        limit = self.env.timeout(facts.DATA_API_CALL_LIMIT_S)
-        yield call | limit  # a Failure inside the call is raised here
-        if call.triggered:
-            return
-        saw_resume = getattr(call, "saw_resume", False)
-        call.interrupt("cut at the call limit")
-        if saw_resume:
-            raise Failure(DATA_API_RESUMING, facts.DATA_API_RESUMING_ERROR)
-        raise Failure(DATA_API_TIMEOUT, facts.DATA_API_STATEMENT_TIMEOUT_ERROR)
-
-    def _data_api_work(self, cost: float):
+        env, cluster, call = self.env, self.cluster, self._call_limits.start(task)
         overhead = self.strategy.overhead_s / 2  # half on the way in, half on the way out
-        cluster, ticket, counted = self.cluster, None, False
-        process = self.env.active_process
+        ticket, counted = None, False
         try:
-            yield self.env.timeout(overhead)
+            yield env.timeout(overhead)
             if cluster.state == PAUSED:  # a v1 cluster: the call fails, and starts the resume
                 cluster.request_connection()
-                yield self.env.timeout(overhead)
+                yield env.timeout(overhead)
                 raise Failure(DATA_API_RESUMING, facts.DATA_API_RESUMING_ERROR)
             cluster.request_connection()
             while cluster.state in (PAUSED, RESUMING):
-                process.saw_resume = True
+                call.saw_resume = True
                 yield cluster.awake
             if cluster.state == FAILING_OVER:  # the service cannot reach the database (a model assumption)
-                yield self.env.timeout(overhead)
+                yield env.timeout(overhead)
                 raise Failure(DATA_API_RESUMING, facts.DATA_API_RESUMING_ERROR)
             if not cluster.accepts_connection():
                 raise Failure(REFUSED, facts.TOO_MANY_CONNECTIONS_ERROR[self.config.engine])
@@ -255,14 +419,19 @@ class Clients:
             counted = False
             if instance == cluster.instance_generation:  # a lost instance's connections are no longer counted
                 cluster.tracked.closed()
-            yield self.env.timeout(overhead)  # the answer travels back, error or not
+            yield env.timeout(overhead)  # the answer travels back, error or not
             if code != server.NO_ERROR:
                 raise self._failure_of(code)
-        except simpy.Interrupt:
+        except _Cut:
             if ticket is not None:
                 cluster.cancel(ticket)
             if counted and instance == cluster.instance_generation:
                 cluster.tracked.closed()
+            if call.saw_resume:
+                raise Failure(DATA_API_RESUMING, facts.DATA_API_RESUMING_ERROR) from None
+            raise Failure(DATA_API_TIMEOUT, facts.DATA_API_STATEMENT_TIMEOUT_ERROR) from None
+        finally:
+            call.done = True
 
 
 class Pool:
@@ -349,7 +518,7 @@ class Pool:
                 return
         connection.idle_since = self.env.now
         self.idle.append(connection)
-        self.env.process(self._idle_watch(connection, connection.idle_since))
+        _Task().start(self._idle_watch(connection, connection.idle_since))  # once per request: no process events
 
     def _discard(self, connection: Connection) -> None:
         self.size -= 1
@@ -386,4 +555,4 @@ class Pool:
             self._discard(connection)
         elif idle_limit < math.inf:  # at min_size: kept, but still retired when it reaches max_lifetime
             connection.idle_since = self.env.now
-            self.env.process(self._idle_watch(connection, connection.idle_since))
+            _Task().start(self._idle_watch(connection, connection.idle_since))

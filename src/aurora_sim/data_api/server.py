@@ -144,7 +144,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 0, flavour: str = "v1", auto_p
                             secret_arn=secret_arn, database=database, keys=keys or KeyPair(),
                             secret=secret_value(database=database, resource_arn=resource_arn), gate=gate)
         server.app = _App(endpoint, db, gate)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+        # How often the loop looks for a stop request: a `with serve()` block's exit waits up to this long.
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
                                   name=f"data-api-{bound_port}", daemon=True)
         thread.start()
         try:

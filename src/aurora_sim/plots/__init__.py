@@ -17,7 +17,7 @@ Example:
 
 from .. import _quick_start  # noqa: F401  (before plotly's widget module imports nbformat)
 from ..names import EVENT_KINDS
-from .capstone import capstone_week
+from .capstone import capstone_week, capstone_week_dict
 from .comparisons import backoff_sweep, cost_latency_summary, resume_distribution
 from .consolidation import consolidation, consolidation_dict
 from .engines import engine_comparison, engine_comparison_dict
@@ -26,6 +26,7 @@ from .requests import cold_starts, latency
 from .resilience import failover_requests, failover_requests_dict
 from .timeline import timeline, timeline_dict
 
-__all__ = ["EVENT_KINDS", "alarm", "alarm_dict", "backoff_sweep", "capstone_week", "cold_starts", "consolidation",
-           "consolidation_dict", "cost_latency_summary", "engine_comparison", "engine_comparison_dict",
-           "failover_requests", "failover_requests_dict", "latency", "resume_distribution", "timeline", "timeline_dict"]
+__all__ = ["EVENT_KINDS", "alarm", "alarm_dict", "backoff_sweep", "capstone_week", "capstone_week_dict",
+           "cold_starts", "consolidation", "consolidation_dict", "cost_latency_summary", "engine_comparison",
+           "engine_comparison_dict", "failover_requests", "failover_requests_dict", "latency", "resume_distribution",
+           "timeline", "timeline_dict"]

@@ -237,7 +237,7 @@ def _return_on_exception_steps(dsn: str) -> list[Step]:
             except ValueError:
                 pass  # ...and no putconn: the connection is leaked
             try:
-                pool.getconn(timeout=0.3).close()
+                pool.getconn(timeout=0.1).close()  # nothing will come: no need to wait long
                 outcome = "got a connection (unexpected)"
             except PoolTimeout as exc:
                 outcome = f"{describe_error(exc)}: the pool (max_size=1) has nothing to give"
