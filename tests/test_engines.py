@@ -3,6 +3,7 @@ PostgreSQL-only operations on a real PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -236,3 +237,16 @@ def test_connection_slots_show_the_reserved_superuser_slots(pg) -> None:
     slots = postgresql_only.connection_slots(pg.dsn)
     assert int(slots.loc["superuser_reserved_connections", "value"]) == facts.SUPERUSER_RESERVED_CONNECTIONS
     assert int(slots.loc["max_connections", "value"]) > facts.SUPERUSER_RESERVED_CONNECTIONS
+
+
+def test_headline_from_the_frames_equals_the_same_figures_asked_in_sql() -> None:
+    """The panels' headline reads the run's frames; every figure must be DuckDB's (p95 within a rounding step)."""
+    from aurora_sim import scenarios
+    from aurora_sim.engines import _headline_by_sql, headline
+
+    runs = [scenarios.tour().run(), scenarios.flash_sale().run(), scenarios.flash_sale(min_capacity=8).run(),
+            *widgets.engine_demo(peak_acu=150.0).values(), *widgets.consolidation_demo().values()]
+    for run in runs:
+        fast, sql = headline(run), _headline_by_sql(run)
+        assert fast.p95_latency_ms == pytest.approx(sql.p95_latency_ms, rel=1e-12, nan_ok=True), run
+        assert dataclasses.replace(fast, p95_latency_ms=0.0) == dataclasses.replace(sql, p95_latency_ms=0.0), run
