@@ -250,3 +250,22 @@ def test_headline_from_the_frames_equals_the_same_figures_asked_in_sql() -> None
         fast, sql = headline(run), _headline_by_sql(run)
         assert fast.p95_latency_ms == pytest.approx(sql.p95_latency_ms, rel=1e-12, nan_ok=True), run
         assert dataclasses.replace(fast, p95_latency_ms=0.0) == dataclasses.replace(sql, p95_latency_ms=0.0), run
+
+
+@pytest.mark.parametrize(("start_s", "end_s"), [(0.0, None), (600.0, 1800.0), (5000.0, 5001.0)])
+def test_summary_request_figures_from_the_frames_equal_the_same_figures_in_sql(start_s, end_s) -> None:
+    """``report.summarize`` reads the frames (a panel's summary line); SQL over the tables must agree (quantiles
+    within a rounding step), in a window and in an empty one."""
+    from aurora_sim.report import _request_figures
+
+    for run in (scenarios.flash_sale().run(), scenarios.tour().run(), *widgets.consolidation_demo().values()):
+        end = run.duration_s if end_s is None else end_s
+        fast = _request_figures(run, start_s, end)
+        sql = run.sql("SELECT count(*), count(*) FILTER (WHERE outcome <> 'ok'), "
+                      "quantile_cont(latency_s, 0.5) FILTER (WHERE outcome = 'ok'), "
+                      "quantile_cont(latency_s, 0.95) FILTER (WHERE outcome = 'ok'), max(latency_s), "
+                      "sum(attempts - 1) FROM requests WHERE submitted_s >= $1 AND submitted_s < $2",
+                      params=[start_s, end]).fetchall()[0]
+        assert fast[:2] == sql[:2] and fast[5] == sql[5], run
+        for ours, theirs in zip(fast[2:5], sql[2:5], strict=True):
+            assert ours == theirs if theirs is None else ours == pytest.approx(theirs, rel=1e-12), run

@@ -17,13 +17,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from . import facts, names
 from ._tables import WholeTable
 from .costs import bill
-from .report import Summary, summarize
+from .report import Summary, quantile_cont, summarize
 from .scenarios import POSTGRESQL_BLOCKERS
 from .simulation import Run
 
@@ -262,7 +261,8 @@ def headline(run: Run) -> Headline:
     submitted = requests["submitted_s"].to_numpy() < run.duration_s
     ok = (requests["outcome"] == names.OK).to_numpy()
     top = capacity["capacity_acu"].to_numpy()[capacity["time_s"].to_numpy() <= run.duration_s].max()
-    return Headline(p95_latency_ms=quantile_cont(requests["latency_s"].to_numpy()[submitted & ok], 0.95) * 1000,
+    p95_s = quantile_cont(requests["latency_s"].to_numpy()[submitted & ok], 0.95)
+    return Headline(p95_latency_ms=math.nan if p95_s is None else p95_s * 1000,
                     failed=int((submitted & ~ok).sum()),
                     scale_failures=int((events["kind"] == names.SCALE_FAILED).sum()),
                     max_capacity_acu=int(top), cost_usd=bill(run).cost_usd)
@@ -277,22 +277,6 @@ def _headline_by_sql(run: Run) -> Headline:
         "WHERE time_s <= $2)", params=[names.SCALE_FAILED, run.duration_s]).fetchall()[0]
     return Headline(p95_latency_ms=math.nan if p95_s is None else p95_s * 1000, failed=failed,
                     scale_failures=scale_failures, max_capacity_acu=int(top), cost_usd=bill(run).cost_usd)
-
-
-def quantile_cont(values: np.ndarray, q: float) -> float:
-    """DuckDB's ``quantile_cont`` (linear between the two nearest ranks; equal within a rounding step), NaN for no
-    values. Reading the frames this way spares a panel two queries (about 30 ms).
-
-    Example:
-        >>> quantile_cont(np.array([3.0, 1.0, 2.0, 10.0]), 0.95)
-        8.949999999999998
-    """
-    if not len(values):
-        return math.nan
-    position = (len(values) - 1) * q
-    low, high = math.floor(position), math.ceil(position)
-    ordered = np.partition(values, (low, high))
-    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
 
 
 def headlines(runs: Mapping[str, Run]) -> dict[str, Headline]:
