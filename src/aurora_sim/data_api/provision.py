@@ -168,6 +168,11 @@ class _Spares:
 
         threading.Thread(target=work, name="data-api-database-ahead", daemon=True).start()
 
+    def forget(self) -> None:
+        """In a forked child: the databases made ahead belong to the parent, which takes or drops them."""
+        self._lock = threading.Lock()
+        self._ahead, self._seen = {}, set()
+
     def drop_all(self) -> None:
         """Drop every database made ahead and not taken (at exit)."""
         with self._lock:
@@ -189,6 +194,7 @@ def _result_or_none(future: Future | None, timeout_s: float = 30) -> EndpointDat
 
 
 _SPARES = _Spares()
+os.register_at_fork(after_in_child=_SPARES.forget)
 
 
 def customer_rows() -> int:

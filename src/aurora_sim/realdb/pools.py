@@ -187,7 +187,7 @@ def pool_hygiene_demo(dsn: str, max_lifetime_s: float = 1.0) -> list[Step]:
                 time.sleep(max_lifetime_s * 1.2)
             with pool.connection() as conn:
                 second = conn.info.backend_pid
-        steps.append(Step(f"max_lifetime={max_lifetime_s} s: borrow, hold {max_lifetime_s * 1.2:.1f} s, return",
+        steps.append(Step(f"max_lifetime={max_lifetime_s} s: borrow, hold {max_lifetime_s * 1.2:.2g} s, return",
                           f"backend pid {first}; the pool closed it on return (too old)"))
         steps.append(Step("borrow again", f"backend pid {second}: a new connection" if second != first
                           else f"backend pid {second}: the same connection (unexpected)"))
