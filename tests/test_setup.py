@@ -126,7 +126,7 @@ def test_binder_post_build_runs_the_readme_conda_set_up() -> None:
 
 
 def test_make_lab_runs_the_readme_jupyter_command() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "PYTHON", "VENV")}
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTHON", "VENV")}
     done = subprocess.run(["make", "-n", "lab", "VENV=.venv"], cwd=ROOT, capture_output=True, text=True,
                           timeout=60, env=env, check=True)
     lab_lines = [line for line in done.stdout.splitlines() if " lab --config=" in line]
@@ -308,7 +308,9 @@ WHERE_IS_AURORA_SIM = "import aurora_sim; print(aurora_sim.__file__)"
 
 
 def _make(clone: Path, *arguments: str, timeout_s: float) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "PYTHON", "VENV", "INSTALLER")}
+    # As from a learner's shell: no settings of the make that runs the tests (MAKELEVEL adds "Entering directory").
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "PYTHON", "VENV", "INSTALLER")}
     return subprocess.run(["make", *arguments], cwd=clone, capture_output=True, text=True, timeout=timeout_s, env=env,
                           check=False)
 
