@@ -311,15 +311,15 @@ def _id_dtype(count: int) -> type:
 
 
 def _constant(value: np.generic, count: int) -> np.ndarray:
-    """A read-only column of ``count`` copies of ``value`` that takes no memory: every row is one element (stride
-    0), which pandas and DuckDB read as a column (a week's 3.6 M ones and NULL flags: 50 MB less to fill).
+    """A column of ``count`` copies of ``value``, in memory of its own. Not a stride-0 view: pandas 2.3 and DuckDB
+    read a masked column's buffers as contiguous, and a view's one element then read as garbage past it.
 
     Example:
         >>> column = _constant(np.int32(1), 3)
-        >>> column.tolist(), column.dtype.name, column.strides
-        ([1, 1, 1], 'int32', (0,))
+        >>> column.tolist(), column.dtype.name
+        ([1, 1, 1], 'int32')
     """
-    return np.broadcast_to(value, (count,))
+    return np.full(count, value, dtype=np.asarray(value).dtype)
 
 
 def _kept_requests(record: QueueServer | Clients) -> np.ndarray | None:
