@@ -102,6 +102,7 @@ class QueueServer:
         self.last_close_s = 0.0  # when a pre-drawn request last released its connection
         self.last_open_s = -1.0  # when a pre-drawn request last opened one
         self._ahead: Projection | None = None  # the latest projection: advance() takes its results when it can
+        self._crowded = False  # the last batch met the connection limit, and no batch since was admitted whole
         self._scratch = _Scratch()  # the arrays projections compute in
 
     @property
@@ -217,7 +218,8 @@ class QueueServer:
         pending = None
         if stop > first:
             at_service = self.service + self.rate * (self.arrival_s[first:stop] - t0)
-            if stop - first > _SMALL and self.statement_timeout_s == 0 and not self._full_at_first(at_service):
+            if (stop - first > _SMALL and self.statement_timeout_s == 0 and not self._crowded
+                    and not self._full_at_first(at_service)):
                 pending = self._admit_batch(first, stop, at_service)
             else:
                 self._admit_one_by_one(first, at_service)
@@ -286,7 +288,8 @@ class QueueServer:
         done = total + np.maximum(np.maximum.accumulate(at_service - total + cost), tail)
         everything = np.concatenate((self._done, done))
         if _full_at(everything, len(self._done), at_service, self._max_connections() - self.held).any():
-            self._admit_one_by_one(first, at_service)
+            self._crowded = True  # until a batch is admitted whole again, go one by one at once (a saturated
+            self._admit_one_by_one(first, at_service)  # 1-ACU sale tried and refused 146 batches in a row)
             return None
         self.last_open_s = max(self.last_open_s, float(self.arrival_s[stop - 1]))
         self._level += at_service.tolist()
@@ -330,6 +333,7 @@ class QueueServer:
             self._level.extend([levels[k] for k in taken])
             self._deadline.extend([times[k] + timeout for k in taken] if timeout > 0 else [_INF] * len(taken))
             self.last_open_s = max(self.last_open_s, times[taken[-1]])
+        self._crowded = self._crowded and len(taken) < count
         if len(taken) < count:
             refused = np.ones(count, dtype=bool)
             refused[taken] = False
@@ -344,7 +348,9 @@ class QueueServer:
     def _serve_batch(self, t0: float, t1: float, s0: float, s1: float, ids: np.ndarray, arrived: np.ndarray,
                      done: np.ndarray, start: np.ndarray) -> None:
         """Serve the whole pending queue (given as arrays) with numpy; keep the unfinished as lists."""
-        self.work_done += float(np.clip(np.minimum(done, s1) - np.maximum(start, s0), 0, None).sum())
+        served = np.minimum(done, s1)
+        served -= np.maximum(start, s0)
+        self.work_done += float(np.maximum(served, 0.0, out=served).sum())  # np.clip's wrapper costs more than this
         # A stopped server (paused, resuming, applying a change) finishes nothing, as in _serve_one_by_one: a
         # request whose cost rounds to nothing next to the service level would otherwise end at 0 / 0 seconds.
         finished = int(done.searchsorted(s1, side="right")) if self.rate > 0 else 0
@@ -560,8 +566,8 @@ class Projection:
         partial = np.zeros(len(times))
         running = finished < admitted
         index = finished[running]
-        partial[running] = np.clip(np.minimum(self.done[index], level[running])
-                                   - np.maximum(self._start[index], self.level), 0, None)
+        partial[running] = np.maximum(np.minimum(self.done[index], level[running])
+                                      - np.maximum(self._start[index], self.level), 0.0)
         return self._work_done + self._cum_work[finished] + partial
 
     def connection_seconds(self, times: np.ndarray) -> np.ndarray:
