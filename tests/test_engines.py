@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from aurora_sim import engines, facts, plots, realdb, scenarios, widgets
+from aurora_sim import engines, facts, names, plots, realdb, scenarios, widgets
+from aurora_sim.costs import bill
 from aurora_sim.realdb import postgresql_only
 from aurora_sim.report import summarize
 from run_tables import times
@@ -239,10 +240,22 @@ def test_connection_slots_show_the_reserved_superuser_slots(pg) -> None:
     assert int(slots.loc["max_connections", "value"]) > facts.SUPERUSER_RESERVED_CONNECTIONS
 
 
+def _headline_by_sql(run) -> engines.Headline:
+    """``engines.headline``'s figures asked of the run's tables in SQL."""
+    p95_s, failed = run.sql(
+        "SELECT quantile_cont(latency_s, 0.95) FILTER (WHERE outcome = $1), count(*) FILTER (WHERE outcome <> $1) "
+        "FROM requests WHERE submitted_s < $2", params=[names.OK, run.duration_s]).fetchall()[0]
+    scale_failures, top = run.sql(
+        "SELECT (SELECT count(*) FROM events WHERE kind = $1), (SELECT max(capacity_acu) FROM capacity "
+        "WHERE time_s <= $2)", params=[names.SCALE_FAILED, run.duration_s]).fetchall()[0]
+    return engines.Headline(p95_latency_ms=math.nan if p95_s is None else p95_s * 1000, failed=failed,
+                            scale_failures=scale_failures, max_capacity_acu=int(top), cost_usd=bill(run).cost_usd)
+
+
 def test_headline_from_the_frames_equals_the_same_figures_asked_in_sql() -> None:
     """The panels' headline reads the run's frames; every figure must be DuckDB's (p95 within a rounding step)."""
     from aurora_sim import scenarios
-    from aurora_sim.engines import _headline_by_sql, headline
+    from aurora_sim.engines import headline
 
     runs = [scenarios.tour().run(), scenarios.flash_sale().run(), scenarios.flash_sale(min_capacity=8).run(),
             *widgets.engine_demo(peak_acu=150.0).values(), *widgets.consolidation_demo().values()]

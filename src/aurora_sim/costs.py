@@ -31,14 +31,10 @@ if TYPE_CHECKING:
 
 def _capacity_steps(run: Run) -> tuple[np.ndarray, np.ndarray]:
     """Change times (clipped to ``[0, duration_s]``) and the capacity in force from each, last change per instant."""
-    frame = getattr(run, "_frames", {}).get("capacity")
-    if frame is not None:  # read in place, in log order: a query opens the run's DuckDB views (7 ms a run)
-        time_s, capacity = frame["time_s"].to_numpy(), frame["capacity_acu"].to_numpy()
-        order = np.argsort(time_s, kind="stable")
-        time_s, capacity = time_s[order], capacity[order]
-    else:
-        time_s, capacity = (np.asarray(column) for column in zip(
-            *run.sql("SELECT time_s, capacity_acu FROM capacity ORDER BY time_s").fetchall(), strict=True))
+    frame = run.frame("capacity")  # read in place, in log order: a query opens the run's DuckDB views (7 ms a run)
+    time_s, capacity = frame["time_s"].to_numpy(), frame["capacity_acu"].to_numpy()
+    order = np.argsort(time_s, kind="stable")
+    time_s, capacity = time_s[order], capacity[order]
     keep = time_s <= run.duration_s
     time_s, capacity = time_s[keep].astype(float), capacity[keep].astype(float)
     # Several changes at one instant: the last one is what is in force afterwards.

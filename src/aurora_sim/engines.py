@@ -254,10 +254,7 @@ def headline(run: Run) -> Headline:
         >>> (line.failed, line.max_capacity_acu, line.cost_usd) == (full.failed, full.max_capacity_acu, full.cost_usd)
         True
     """
-    frames = getattr(run, "_frames", None)
-    if not isinstance(frames, dict):  # a run that keeps no frames: ask its tables
-        return _headline_by_sql(run)
-    requests, events, capacity = frames["requests"], frames["events"], frames["capacity"]
+    requests, events, capacity = run.frame("requests"), run.frame("events"), run.frame("capacity")
     submitted = requests["submitted_s"].to_numpy() < run.duration_s
     ok = (requests["outcome"] == names.OK).to_numpy()
     top = capacity["capacity_acu"].to_numpy()[capacity["time_s"].to_numpy() <= run.duration_s].max()
@@ -266,17 +263,6 @@ def headline(run: Run) -> Headline:
                     failed=int((submitted & ~ok).sum()),
                     scale_failures=int((events["kind"] == names.SCALE_FAILED).sum()),
                     max_capacity_acu=int(top), cost_usd=bill(run).cost_usd)
-
-
-def _headline_by_sql(run: Run) -> Headline:
-    p95_s, failed = run.sql(
-        "SELECT quantile_cont(latency_s, 0.95) FILTER (WHERE outcome = $1), count(*) FILTER (WHERE outcome <> $1) "
-        "FROM requests WHERE submitted_s < $2", params=[names.OK, run.duration_s]).fetchall()[0]
-    scale_failures, top = run.sql(
-        "SELECT (SELECT count(*) FROM events WHERE kind = $1), (SELECT max(capacity_acu) FROM capacity "
-        "WHERE time_s <= $2)", params=[names.SCALE_FAILED, run.duration_s]).fetchall()[0]
-    return Headline(p95_latency_ms=math.nan if p95_s is None else p95_s * 1000, failed=failed,
-                    scale_failures=scale_failures, max_capacity_acu=int(top), cost_usd=bill(run).cost_usd)
 
 
 def headlines(runs: Mapping[str, Run]) -> dict[str, Headline]:

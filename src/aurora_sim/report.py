@@ -318,13 +318,7 @@ def summarize(run: Run, *, start_s: float = 0.0, end_s: float | None = None) -> 
 def _request_figures(run: Run, start_s: float, end_s: float) -> tuple:
     """Requests, failed, p50 and p95 of ok latencies, the longest latency and extra attempts in ``[start_s, end_s)``:
     from the frames when the run keeps them (opening the run's DuckDB views cost a panel's callback ~20 ms)."""
-    frame = getattr(run, "_frames", {}).get("requests")
-    if not isinstance(frame, pd.DataFrame):
-        return run.sql(
-            "SELECT count(*), count(*) FILTER (WHERE outcome <> 'ok'), "
-            "quantile_cont(latency_s, 0.5) FILTER (WHERE outcome = 'ok'), "
-            "quantile_cont(latency_s, 0.95) FILTER (WHERE outcome = 'ok'), max(latency_s), sum(attempts - 1) "
-            "FROM requests WHERE submitted_s >= $1 AND submitted_s < $2", params=[start_s, end_s]).fetchall()[0]
+    frame = run.frame("requests")
     submitted = frame["submitted_s"].to_numpy()
     inside = (submitted >= start_s) & (submitted < end_s)
     ok = inside & (frame["outcome"] == names.OK).to_numpy()
@@ -363,7 +357,7 @@ def _event_counts(run: Run) -> tuple[dict[str, int], int, int]:
 def _paused_and_peak(run: Run) -> tuple[float, float]:
     """Seconds paused within ``[0, duration_s]`` (each paused row until the next row, in log order) and the
     highest capacity reached."""
-    capacity = _columns(run, "capacity", ("time_s", "state", "capacity_acu"), order_by="seq")
+    capacity = _columns(run, "capacity", ("time_s", "state", "capacity_acu"))
     kept = capacity["time_s"] <= run.duration_s
     time_s, state = capacity["time_s"][kept], capacity["state"][kept]
     until = np.minimum(np.append(time_s[1:], run.duration_s), run.duration_s)
@@ -399,15 +393,11 @@ def _resume_figures(run: Run) -> tuple[float | None, float | None]:
     return longest, float(requests["latency_s"][ok][held].max()) if held.any() else None
 
 
-def _columns(run: Run, table: str, columns: Sequence[str], order_by: str | None = None) -> dict[str, np.ndarray]:
-    """``columns`` of the run's ``table`` as numpy arrays, read from the frame behind the table when the run keeps
-    one (its rows are in ``seq`` order), else queried: a query through the table's view cost a panel's summary line
-    2–10 ms each, and the line took five."""
-    frame = getattr(run, "_frames", {}).get(table)
-    if isinstance(frame, pd.DataFrame):
-        return {name: frame[name].to_numpy() for name in columns}
-    order = f" ORDER BY {order_by}" if order_by else ""
-    return run.sql(f"SELECT {', '.join(columns)} FROM {table}{order}").fetchnumpy()
+def _columns(run: Run, table: str, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """``columns`` of the run's ``table`` as numpy arrays, in ``seq`` order, read from the frame behind the table: a
+    query through the table's view cost a panel's summary line 2–10 ms each, and the line took five."""
+    frame = run.frame(table)
+    return {name: frame[name].to_numpy() for name in columns}
 
 
 def _whole_or_half(acu: float) -> int | float:

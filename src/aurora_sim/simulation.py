@@ -626,6 +626,21 @@ class Run:
             self._connection = connection
         return self._connection
 
+    def frame(self, name: str) -> pd.DataFrame:
+        """The frame behind table ``name``, read in place without DuckDB: its rows in log order, text columns as
+        categoricals and ids as int32 where the table shows VARCHAR and BIGINT. Read it; never change it (the
+        table's view scans this very frame).
+
+        Example:
+            >>> run = simulate(ClusterConfig(), Workload(segments=[(0, 60, 1.0)]), duration_s=60, seed=2)
+            >>> len(run.frame("requests")), list(run.frame("capacity").columns)
+            (71, ['seq', 'time_s', 'state', 'capacity_acu'])
+        """
+        if name not in self._frames:
+            msg = f"name={name!r} is not one of the run's tables: {', '.join(self._frames)}"
+            raise ValueError(msg)
+        return self._frames[name]
+
     def sql(self, query: str, params: object = None) -> duckdb.DuckDBPyRelation:
         """Query the run's tables (``metrics``, ``events``, ``requests``, ``capacity``)."""
         if params is None:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..names import CONNECTION_CLOSED, EVENT_KINDS, SCALE_COMPLETED, SCALE_STARTED, TRANSACTION_ABORTED
 from ..simulation import Run
-from ._style import EVENT_LIFT, EVENT_STYLE, PROBLEM_EVENTS, TimeAxis, _frame
+from ._style import EVENT_LIFT, EVENT_STYLE, PROBLEM_EVENTS, TimeAxis
 
 COUNTED_EVENTS = (TRANSACTION_ABORTED, CONNECTION_CLOSED)  # many at one instant: one marker with a count
 SAME_MOMENT_SHARE = 0.01  # events closer than 1 % of the x range share a moment (~9 px on a 900-px plot)
@@ -28,7 +28,7 @@ def event_markers(run: Run, steps: pd.DataFrame) -> pd.DataFrame:
     is not null; rows come by time, then ``seq``. ``capacity_acu`` is the capacity in force just after the
     event (where its marker sits on the step line).
     """
-    events = _frame(run, "events")
+    events = run.frame("events")
     events = events[events["time_s"].to_numpy() <= run.duration_s]
     columns = {name: events[name].tolist() for name in ("seq", "time_s", "kind", *GROUPED_COLUMNS)}
     groups: dict[tuple[float, str], dict] = {}

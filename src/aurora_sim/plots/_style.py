@@ -147,13 +147,6 @@ def time_axis(duration_s: float, *, day_start_h: float | None = None) -> TimeAxi
 
 # --- Tables read once, from the frames behind them ----------------------------------------------------------------
 
-def _frame(run: Run, name: str) -> pd.DataFrame:
-    """The run's table ``name`` as the frame its view scans, read in place: a query costs a panel's redraw 2–4 ms
-    each (the timeline read three). A run that keeps no frames is queried instead."""
-    frame = getattr(run, "_frames", {}).get(name)
-    return frame if isinstance(frame, pd.DataFrame) else run.sql(f"SELECT * FROM {name}").df()
-
-
 def _in_time_order(frame: pd.DataFrame, duration_s: float) -> pd.DataFrame:
     """Rows with ``time_s <= duration_s``, by time and, at one instant, in the order they were logged."""
     kept = frame[frame["time_s"].to_numpy() <= duration_s]
@@ -163,7 +156,7 @@ def _in_time_order(frame: pd.DataFrame, duration_s: float) -> pd.DataFrame:
 
 def _capacity_steps(run: Run) -> pd.DataFrame:
     """The capacity table within ``[0, duration_s]``, last row per instant, closed at ``duration_s``."""
-    steps = _in_time_order(_frame(run, "capacity"), run.duration_s)[["time_s", "state", "capacity_acu"]]
+    steps = _in_time_order(run.frame("capacity"), run.duration_s)[["time_s", "state", "capacity_acu"]]
     steps = steps.drop_duplicates("time_s", keep="last").reset_index(drop=True)
     steps["end_s"] = np.append(steps["time_s"].to_numpy()[1:], run.duration_s)
     return steps

@@ -24,7 +24,7 @@ from plotly.subplots import make_subplots
 
 from ..models import tariff
 from ..simulation import Run
-from ._style import BLUE, ORANGE, PURPLE, SKY_BLUE, TEMPLATE, VERMILLION, _frame, _thinned, time_axis
+from ._style import BLUE, ORANGE, PURPLE, SKY_BLUE, TEMPLATE, VERMILLION, _thinned, time_axis
 
 _COLOURS = (BLUE, ORANGE, PURPLE, SKY_BLUE, VERMILLION)
 _HOUR_S, _DAY_S = 3600, 86_400
@@ -33,7 +33,7 @@ _HOUR_S, _DAY_S = 3600, 86_400
 def _capacity_steps(run: Run) -> tuple[np.ndarray, np.ndarray]:
     """The capacity step function within the run (in log order), with a last point at its end so the line
     reaches it."""
-    frame = _frame(run, "capacity")
+    frame = run.frame("capacity")
     time_s = frame["time_s"].to_numpy(dtype=float)
     acu = frame["capacity_acu"].to_numpy(dtype=float)
     if "seq" in frame and not (np.diff(frame["seq"].to_numpy()) > 0).all():

@@ -29,7 +29,6 @@ from ._style import (
     VERMILLION,
     TimeAxis,
     _capacity_steps,
-    _frame,
     _in_time_order,
     _thinned,
     time_axis,
@@ -165,9 +164,9 @@ def _add_run(traces: list[dict], label: str, run: Run, style: tuple[str, float],
     x = axis.x(np.append(steps["time_s"].to_numpy(), run.duration_s))
     capacity = steps["capacity_acu"].to_numpy()
     config = run.config
-    events = _frame(run, "events")
+    events = run.frame("events")
     failed = events[(events["kind"] == SCALE_FAILED).to_numpy() & (events["time_s"].to_numpy() <= run.duration_s)]
-    metrics = _in_time_order(_frame(run, "metrics"), math.inf)
+    metrics = _in_time_order(run.frame("metrics"), math.inf)
     x_p95, p95_s = _thinned(metrics["time_s"].to_numpy(dtype=float), metrics["p95_latency_ms"].to_numpy() / 1000)
     traces += [
         _scatter(CAPACITY_AXES, x=x, y=np.append(capacity, capacity[-1:]), name=f"{label}: capacity",

@@ -21,7 +21,6 @@ from ._style import (
     TEMPLATE,
     TITLE_FONT,
     VERMILLION,
-    _frame,
     time_axis,
 )
 
@@ -77,7 +76,7 @@ def failover_requests_dict(run: Run, *, title: str | None = None) -> dict:
 
 def _counts_by_ending(run: Run, known: tuple[str, ...], n_slots: int) -> tuple[np.ndarray, np.ndarray]:
     """Requests and retries per (ending, 5-s slot of submission), as two ``len(known) × n_slots`` arrays."""
-    requests = _frame(run, "requests")
+    requests = run.frame("requests")
     submitted = requests["submitted_s"].to_numpy(dtype=float)
     kept = submitted < run.duration_s
     slot = (submitted[kept] // BIN_S).astype(np.int64)
@@ -102,7 +101,7 @@ def _ending_index(requests: pd.DataFrame, known: tuple[str, ...]) -> np.ndarray:
 
 def _outage_band(run: Run, axis) -> dict[str, list]:
     """The shaded band from the first failure to the last failover's end (the run's end if it never came back)."""
-    events = _frame(run, "events")
+    events = run.frame("events")
     kinds, times = events["kind"].to_numpy(), events["time_s"].to_numpy(dtype=float)
     failed, back = times[kinds == INSTANCE_FAILED], times[kinds == FAILOVER_COMPLETED]
     if not len(failed):

@@ -31,7 +31,6 @@ from ._style import (
     TITLE_FONT,
     TimeAxis,
     _capacity_steps,
-    _frame,
     _in_time_order,
     _state_bands,
     _thinned,
@@ -121,7 +120,7 @@ def timeline_dict(run: Run, *, title: str | None = None, show_events: bool = Tru
     axis = time_axis(run.duration_s, day_start_h=day_start_h)
     view_s = _check_window(window_s, run.duration_s)
     steps = _capacity_steps(run)
-    metrics = _in_time_order(_frame(run, "metrics"), math.inf)
+    metrics = _in_time_order(run.frame("metrics"), math.inf)
     layout = _timeline_layout()
     traces: list[dict] = []
     _load_panel(traces, layout, run, metrics, axis)

@@ -18,7 +18,6 @@ from ..config import ClusterConfig
 from ..costs import bill
 from ..models import INSTANCE_CLASSES, AnyConfig, ProvisionedConfig, ServerlessV2Config
 from ..names import OK, RESUMED
-from ..plots._style import _frame
 from ..simulation import Run, simulate
 from ._panel import _STYLE, Panel
 
@@ -100,7 +99,7 @@ def describe_plans(runs: dict[str, Run]) -> str:
 def _figures(run: Run) -> tuple[int, float | None, int]:
     """(failed requests, p95 latency of the served ones in s, resumes), read from the run's frames: the line is
     redrawn at every slider move, and a query opens the run's DuckDB views (7 ms a run)."""
-    requests, events = _frame(run, "requests"), _frame(run, "events")
+    requests, events = run.frame("requests"), run.frame("events")
     outcome = requests["outcome"]
     if hasattr(outcome, "cat"):  # compare the codes, not 90 k strings
         categories = outcome.cat.categories
