@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import anywidget
 import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.basedatatypes import Undefined
 
 from .. import (
@@ -59,10 +61,42 @@ def figure_widget(figure: go.Figure | dict) -> go.FigureWidget:
         >>> figure_widget(go.Figure())._config
         {'responsive': True}
     """
-    widget = go.FigureWidget(figure)
+    if isinstance(figure, dict):
+        # plotly validates every value of a figure it is given: 0.1 s of a notebook's first panel, for figure dicts
+        # the plots module builds the same way each time (tests/test_widgets.py validates every panel's and holds
+        # what is sent to what a validated widget sends).
+        widget = go.FigureWidget(_sendable(figure), _validate=False)
+    else:
+        widget = go.FigureWidget(figure)
     widget._config = {"responsive": True}  # FigureWidget takes plotly.js's config only through this trait
     widget._drawn = _as_dict(figure)  # what `redraw` compares the next figure with
     return widget
+
+
+def _sendable(figure: dict) -> dict:
+    """``figure`` as plotly's validation hands it to the browser: pandas columns as numpy arrays, and a template
+    given by name expanded into its settings (plotly.js knows no template names)."""
+    layout = _with_numpy_arrays(figure.get("layout", {}))
+    if isinstance(layout.get("template"), str):
+        layout["template"] = _template_settings(layout["template"])
+    return {**figure, "data": [_with_numpy_arrays(trace) for trace in figure.get("data", [])], "layout": layout}
+
+
+def _with_numpy_arrays(part: dict) -> dict:
+    """A copy of a trace or layout dict with every pandas column in it (nested too) as a numpy array."""
+    copy = {}
+    for key, value in part.items():
+        if isinstance(value, dict):
+            value = _with_numpy_arrays(value)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):  # shapes, annotations
+            value = [_with_numpy_arrays(item) for item in value]
+        copy[key] = _plain(value)
+    return copy
+
+
+@cache
+def _template_settings(name: str) -> dict:
+    return pio.templates[name].to_plotly_json()
 
 
 def _as_dict(figure: go.Figure | dict) -> dict:
