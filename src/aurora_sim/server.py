@@ -317,9 +317,18 @@ class QueueServer:
             level = levels[k]
             while head < size and queue[head] <= level:
                 head += 1
-            if size - head >= limit:  # full: skip to the first arrival after the next departure
-                k = max(bisect_left(levels, queue[head], k) if head < size else count, k + 1)
-                continue
+            if size - head >= limit:  # full: refuse every arrival before the next departure, then try the next
+                if head == size:  # room for none (a limit of 0): every later arrival is refused too
+                    break
+                k = bisect_left(levels, queue[head], k + 1)
+                if k == count:
+                    break
+                level = levels[k]
+                head += 1  # queue[head] <= level: it has left
+                while head < size and queue[head] <= level:
+                    head += 1
+                if size - head >= limit:
+                    continue
             start = level if level >= tail else tail
             tail = start + costs[k]
             push_done(tail)
