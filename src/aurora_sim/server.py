@@ -226,11 +226,10 @@ class QueueServer:
             self.next_arrival = stop
         s0, s1 = self.service, self.service + self.rate * (t1 - t0)
         simple = self.statement_timeout_s == 0 and self.tickets == 0
-        if simple and pending is None and len(self._ids) > _SMALL:
-            pending = (np.array(self._ids, dtype=np.int64), np.array(self._arrived), np.array(self._done),
-                       np.array(self._start))
         if simple and pending is not None:
             self._serve_batch(t0, t1, s0, s1, *pending)
+        elif simple and len(self._ids) > _SMALL:
+            self._serve_queue(t0, t1, s0, s1)
         elif self._ids:
             self._serve_one_by_one(t0, t1, s0, s1)
         self.now, self.service = t1, s1
@@ -377,6 +376,31 @@ class QueueServer:
         self._deadline = self._deadline[finished:]
         self._ids, self._arrived = ids[finished:].tolist(), arrived[finished:].tolist()
         self._done, self._start = done[finished:].tolist(), start[finished:].tolist()
+
+    def _serve_queue(self, t0: float, t1: float, s0: float, s1: float) -> None:
+        """``_serve_batch`` for a queue held as lists: the finished are found by bisection and only they go through
+        numpy; of the rest only the first is served at all (the others start after it ends), and they stay lists."""
+        done = self._done
+        finished = bisect_right(done, s1) if self.rate > 0 else 0  # done levels rise: first in, first out
+        arrived = self._arrived
+        if finished:
+            ends = np.array(done[:finished])
+            since = np.maximum(np.array(arrived[:finished]), t0)
+            work = ends - np.maximum(np.array(self._start[:finished]), s0)
+            # Never before arrival: a request costing next to nothing would otherwise finish 1e-16 s early.
+            finish = t0 + (ends - s0) / self.rate
+            np.maximum(finish, since, out=finish)  # since >= arrival, and a finished request ended after t0
+            ids = np.array(self._ids[:finished], dtype=np.int64)
+            self.finish_s[ids] = finish
+            self.outcome[ids] = OK
+            self.last_close_s = max(self.last_close_s, float(finish[-1]))
+            self.work_done += float(np.maximum(work, 0.0, out=work).sum())
+            self.connection_seconds += float((finish - since).sum())
+        if finished < len(done):
+            self.work_done += max(0.0, min(done[finished], s1) - max(self._start[finished], s0))
+            self.connection_seconds += sum(t1 - (a if a > t0 else t0) for a in arrived[finished:])
+        for pending in self._lists:
+            del pending[:finished]
 
     def _serve_one_by_one(self, t0: float, t1: float, s0: float, s1: float) -> None:
         """Serve in plain Python: a handful of requests, or statement timeouts and tracked queries, where a
