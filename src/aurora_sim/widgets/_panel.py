@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import cache
 
@@ -11,6 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.basedatatypes import Undefined
+from plotly.io.json import to_json_plotly
 
 from .. import (
     _quick_start,  # noqa: F401  (before plotly's widget module imports nbformat)
@@ -78,7 +80,7 @@ def _sendable(figure: dict) -> dict:
     given by name expanded into its settings (plotly.js knows no template names)."""
     layout = _with_numpy_arrays(figure.get("layout", {}))
     if isinstance(layout.get("template"), str):
-        layout["template"] = _template_settings(layout["template"])
+        layout["template"] = json.loads(_template_json(layout["template"]))  # a copy of its own for each figure
     return {**figure, "data": [_with_numpy_arrays(trace) for trace in figure.get("data", [])], "layout": layout}
 
 
@@ -95,8 +97,8 @@ def _with_numpy_arrays(part: dict) -> dict:
 
 
 @cache
-def _template_settings(name: str) -> dict:
-    return pio.templates[name].to_plotly_json()
+def _template_json(name: str) -> str:
+    return to_json_plotly(pio.templates[name].to_plotly_json())
 
 
 def _as_dict(figure: go.Figure | dict) -> dict:
