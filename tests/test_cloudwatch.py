@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -68,6 +69,8 @@ def test_get_metric_statistics_answers_like_boto3(steady) -> None:
                                                 statistics=["Maximum"], cluster="shop")
     assert response["Label"] == "ServerlessDatabaseCapacity"
     assert sorted(response["Datapoints"][0]) == ["Maximum", "Timestamp", "Unit"]
+    stamp = response["Datapoints"][0]["Timestamp"]
+    assert type(stamp) is datetime and stamp.utcoffset() == timedelta(0)  # botocore's type: aware, in UTC
     assert response["Request"]["Dimensions"] == [{"Name": "DBClusterIdentifier", "Value": "shop"}]
     assert response["Request"]["Namespace"] == "AWS/RDS"
 

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timezone
 
 import numpy as np
 import pandas as pd
@@ -172,8 +173,10 @@ def get_metric_statistics(run: Run, metric_name: str, *, period_s: int = 60,
         ('CPUUtilization', ['Average', 'Timestamp', 'Unit'])
     """
     table = metric_statistics(run, metric_name, period_s=period_s, statistics=statistics, start_h=start_h)
-    datapoints = table.drop(columns="time_s").assign(Timestamp=table["Timestamp"].dt.to_pydatetime())
-    return {"Label": metric_name, "Datapoints": datapoints.to_dict("records"),
+    datapoints = table.drop(columns="time_s").to_dict("records")
+    for point in datapoints:  # aware datetimes in UTC, as botocore parses them (a column of them pandas turns back)
+        point["Timestamp"] = point["Timestamp"].to_pydatetime().replace(tzinfo=timezone.utc)
+    return {"Label": metric_name, "Datapoints": datapoints,
             "Request": {"Namespace": facts.CLOUDWATCH_NAMESPACE, "MetricName": metric_name,
                         "Dimensions": [{"Name": facts.CLOUDWATCH_DIMENSION, "Value": cluster}],
                         "Period": period_s, "Statistics": list(statistics)}}

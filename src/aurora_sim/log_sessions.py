@@ -115,8 +115,9 @@ def executions(run: Run, sessions: Sequence[Session | None] = ()) -> Activity:
             raise ValueError(f"sessions[{index}]={session!r} must be a Session or None")
     requests = _request_statements(run)
     jobs = _job_statements(run, sessions)
-    statements = pd.concat([requests, jobs], ignore_index=True).sort_values(["start_s", "connection_id"],
-                                                                           kind="stable").reset_index(drop=True)
+    parts = [part for part in (requests, jobs) if len(part)] or [requests]  # an empty part would sway the dtypes
+    statements = pd.concat(parts, ignore_index=True).sort_values(["start_s", "connection_id"],
+                                                                 kind="stable").reset_index(drop=True)
     connections = statements.groupby("connection_id", sort=False).agg(
         user=("user", "first"), host=("host", "first"), port=("port", "first"), database=("database", "first"),
         connect_s=("session_start_s", "first"), disconnect_s=("session_end_s", "first")).reset_index()
