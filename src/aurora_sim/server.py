@@ -364,13 +364,7 @@ class QueueServer:
         finished = int(done.searchsorted(s1, side="right")) if self.rate > 0 else 0
         since = np.maximum(arrived, t0)
         if finished:
-            # Never before arrival: a request costing next to nothing would otherwise finish 1e-16 s early.
-            finish = t0 + (done[:finished] - s0) / self.rate
-            np.maximum(finish, arrived[:finished], out=finish)
-            self.finish_s[ids[:finished]] = finish
-            self.outcome[ids[:finished]] = OK
-            self.last_close_s = max(self.last_close_s, float(finish[-1]))
-            self.connection_seconds += float((finish - since[:finished]).sum())
+            self._end_served(t0, s0, ids[:finished], since[:finished], done[:finished])
         self.connection_seconds += float((t1 - since[finished:]).sum())
         self._level = self._level[finished:]
         self._deadline = self._deadline[finished:]
@@ -385,22 +379,26 @@ class QueueServer:
         arrived = self._arrived
         if finished:
             ends = np.array(done[:finished])
-            since = np.maximum(np.array(arrived[:finished]), t0)
             work = ends - np.maximum(np.array(self._start[:finished]), s0)
-            # Never before arrival: a request costing next to nothing would otherwise finish 1e-16 s early.
-            finish = t0 + (ends - s0) / self.rate
-            np.maximum(finish, since, out=finish)  # since >= arrival, and a finished request ended after t0
-            ids = np.array(self._ids[:finished], dtype=np.int64)
-            self.finish_s[ids] = finish
-            self.outcome[ids] = OK
-            self.last_close_s = max(self.last_close_s, float(finish[-1]))
             self.work_done += float(np.maximum(work, 0.0, out=work).sum())
-            self.connection_seconds += float((finish - since).sum())
+            self._end_served(t0, s0, np.array(self._ids[:finished], dtype=np.int64),
+                             np.maximum(np.array(arrived[:finished]), t0), ends)
         if finished < len(done):
             self.work_done += max(0.0, min(done[finished], s1) - max(self._start[finished], s0))
             self.connection_seconds += sum(t1 - (a if a > t0 else t0) for a in arrived[finished:])
         for pending in self._lists:
             del pending[:finished]
+
+    def _end_served(self, t0: float, s0: float, ids: np.ndarray, since: np.ndarray, done: np.ndarray) -> None:
+        """Record the end of pre-drawn requests ``ids`` that finished since ``t0``: each when the service reached its
+        ``done`` level, never before it held its connection (``since``: its arrival, or ``t0``)."""
+        finish = t0 + (done - s0) / self.rate
+        # Never before arrival: a request costing next to nothing would otherwise finish 1e-16 s early.
+        np.maximum(finish, since, out=finish)
+        self.finish_s[ids] = finish
+        self.outcome[ids] = OK
+        self.last_close_s = max(self.last_close_s, float(finish[-1]))
+        self.connection_seconds += float((finish - since).sum())
 
     def _serve_one_by_one(self, t0: float, t1: float, s0: float, s1: float) -> None:
         """Serve in plain Python: a handful of requests, or statement timeouts and tracked queries, where a
